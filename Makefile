@@ -1,0 +1,59 @@
+# Callcenter developer tasks. `make` alone lists them.
+#
+# Postgres and Redis: `make services` uses DATABASE_URL / REDIS_URL when they answer, else the
+# local defaults (127.0.0.1:5432, 127.0.0.1:6379), else starts embedded servers under .local/.
+# The chosen URLs are written to .local/services.env, which the recipes below load.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV          := .venv
+PYTHON        := $(VENV)/bin/python
+STAMP         := $(VENV)/.stamp
+REQUIREMENTS  := $(wildcard requirements/*.txt)
+SYSTEM_PYTHON := $(shell command -v python3.11 || command -v python3)
+WITH_SERVICES := . .local/services.env &&
+PYTEST_ARGS   ?=
+# pytest's own exit code, for .ci/run: make itself always exits 2 when a recipe fails.
+PYTEST_EXIT_CODE := .local/pytest-exit-code
+
+.PHONY: help venv services migrate demo-tenant run lint test down clean
+
+help: ## List the targets
+	@echo "Usage: make <target>"
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+venv: $(STAMP) ## Create .venv; (re)install requirements/dev.txt when requirements/*.txt change
+
+$(STAMP): $(REQUIREMENTS)
+	@test -x $(PYTHON) || $(SYSTEM_PYTHON) -m venv $(VENV)
+	$(PYTHON) -m pip install -r requirements/dev.txt
+	@touch $@
+
+services: venv ## Find or start Postgres and Redis, write .local/services.env
+	$(PYTHON) scripts/services.py up
+
+migrate: services ## Apply migrations to the shared schema, then to every tenant schema
+	$(WITH_SERVICES) $(PYTHON) manage.py migrate_schemas --shared && $(PYTHON) manage.py migrate_schemas
+
+demo-tenant: migrate ## Create the demo tenant (idempotent); prints URLs, admin login and API key
+	$(WITH_SERVICES) $(PYTHON) manage.py demo_setup
+
+# honcho gives every process a PORT (web gets the -p value), so the default port is set here.
+run: venv services migrate demo-tenant ## Run web, worker, beat and demo from the Procfile
+	$(WITH_SERVICES) $(VENV)/bin/honcho start -f Procfile -p $${PORT:-8000}
+
+lint: venv ## ruff check, ruff format --check, mypy
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy .
+
+test: venv services lint ## Lint, make sure Chromium exists, then run pytest (extra options: PYTEST_ARGS=...)
+	$(WITH_SERVICES) $(PYTHON) scripts/browsers.py ensure
+	@rm -f $(PYTEST_EXIT_CODE)
+	$(WITH_SERVICES) { $(VENV)/bin/pytest $(PYTEST_ARGS); code=$$?; echo $$code > $(PYTEST_EXIT_CODE); exit $$code; }
+
+# services.py down is stdlib only, so this also works when .venv is gone.
+down: ## Stop the embedded Postgres and Redis (external servers are left alone)
+	@if [ -x $(PYTHON) ]; then $(PYTHON) scripts/services.py down; else $(SYSTEM_PYTHON) scripts/services.py down; fi
+
+clean: down ## Stop embedded services, remove .local and .venv
+	rm -rf .local $(VENV)

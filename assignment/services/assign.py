@@ -1,0 +1,228 @@
+"""Handing calls to agents: a new call's claim, and a waiting call given to a freed agent.
+
+Redis decides, Postgres records. Invariant: a call is recorded ASSIGNED to an agent only after the
+engine handed it that agent, and only if Postgres agrees the agent is free (conditional update) and
+holds no other call (partial unique constraints). When Postgres refuses, the claim is undone in
+Redis, the tenant's Redis state is rebuilt from Postgres, and the claim runs again.
+
+Locking policy: a new call's transaction takes ``pg_advisory_xact_lock`` on the call id before its
+claim. A freed agent that pops a waiting call whose row is not visible yet (its creator has not
+committed) waits on that lock, then looks again: the call was either committed or rolled back.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import dataclass
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from agents.models import Agent
+from assignment import engine
+from assignment.metrics import observe_assignment
+from assignment.models import Assignment
+from assignment.services.config import RoutingConfig
+from assignment.services.recovery import engine_call, engine_rebuild
+from calls.models import Call
+
+logger = logging.getLogger(__name__)
+
+MAX_CLAIM_ATTEMPTS = 3
+_AGENT_CONSTRAINTS = ("call_one_active_per_agent", "assignment_open_per_agent", "assignment_open_per_call")
+
+
+class AgentConflict(Exception):
+    """Postgres disagrees with Redis about an agent being free."""
+
+
+def advisory_lock_call(call_id: object) -> None:
+    """Held until the end of the current transaction; see the module docstring."""
+    key = int(str(call_id).replace("-", "")[:15], 16)  # 60 bits: fits a bigint
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+
+
+def _is_agent_conflict(error: IntegrityError) -> bool:
+    return any(name in str(error) for name in _AGENT_CONSTRAINTS)
+
+
+@dataclass(frozen=True)
+class ClaimRecord:
+    call: Call
+    result: engine.ClaimResult
+
+
+def assign_new_call(*, call: Call, config: RoutingConfig, received_at: float, rng: random.Random | None = None) -> Call:
+    """Claim an agent for an unsaved ``call`` and record the result (ASSIGNED, QUEUED or SATURATED)
+    in one transaction. If that transaction fails, the claim is undone in Redis before re-raising."""
+    for attempt in range(MAX_CLAIM_ATTEMPTS):
+        claimed: engine.ClaimResult | None = None
+        try:
+            with transaction.atomic():
+                advisory_lock_call(call.id)
+
+                def run(cfg: RoutingConfig) -> engine.ClaimResult:
+                    return engine.claim(
+                        schema_name=connection.schema_name,
+                        call_id=str(call.id),
+                        strategy=cfg.settings.strategy,
+                        priority=call.priority,
+                        queued_at_ms=engine.to_ms(time.time()),
+                        max_queue_length=cfg.settings.max_queue_length,
+                        type_ids=cfg.type_ids,
+                        p_ok_by_type=cfg.p_ok_by_agent_type(call.call_type_id),
+                        rng=rng,
+                    )
+
+                claimed = engine_call(run)
+                _record_claim(call=call, claimed=claimed, strategy=config.settings.strategy, received_at=received_at)
+            if claimed.outcome == "ASSIGNED":
+                observe_assignment(schema_name=connection.schema_name, milliseconds=call.assignment_time_ms or 0.0)
+            return call
+        except AgentConflict:
+            _undo(call=call, claimed=claimed)
+            logger.warning("claim conflict on attempt %d: Redis handed out a busy agent; rebuilding", attempt + 1)
+            engine_rebuild()
+        except IntegrityError as error:
+            _undo(call=call, claimed=claimed)
+            if not _is_agent_conflict(error):
+                raise
+            logger.warning("claim conflict on attempt %d (%s); rebuilding", attempt + 1, error)
+            engine_rebuild()
+        except BaseException:
+            _undo(call=call, claimed=claimed)
+            raise
+        call._state.adding = True
+    raise engine.EngineUnavailable("could not record a claim after repeated conflicts")
+
+
+def _record_claim(*, call: Call, claimed: engine.ClaimResult, strategy: str, received_at: float) -> None:
+    now = timezone.now()
+    # A retried attempt starts from a clean slate.
+    call.agent_id, call.assigned_at, call.queued_at, call.ended_at = None, None, None, None
+    call.end_reason, call.assignment_time_ms = "", None
+    call.created_at = now
+    if claimed.outcome == "ASSIGNED":
+        assert claimed.agent_id is not None
+        updated = Agent.objects.filter(id=claimed.agent_id, status=Agent.Status.AVAILABLE).update(
+            status=Agent.Status.BUSY, status_changed_at=now
+        )
+        if updated != 1:
+            raise AgentConflict(claimed.agent_id)
+        call.status = Call.Status.ASSIGNED
+        call.agent_id = claimed.agent_id
+        call.assigned_at = now
+        # Foreign keys are checked at COMMIT (Django makes them deferrable), so the assignment row
+        # can go first and the call row last, with the latency measured just before it.
+        call.assignment_time_ms = (time.perf_counter() - received_at) * 1000
+        Assignment.objects.create(
+            call_id=call.id,
+            agent_id=claimed.agent_id,
+            strategy=strategy,
+            candidates=claimed.candidates,
+            latency_ms=call.assignment_time_ms,
+        )
+    elif claimed.outcome == "QUEUED":
+        call.status = Call.Status.QUEUED
+        call.queued_at = now
+    elif claimed.outcome == "SATURATED":
+        call.status = Call.Status.SATURATED
+        call.ended_at = now
+        call.end_reason = "saturated"
+    else:
+        raise engine.EngineUnavailable(f"unexpected claim result {claimed.outcome}")
+    call.save(force_insert=True)
+
+
+def _undo(*, call: Call, claimed: engine.ClaimResult | None) -> None:
+    if claimed is None or claimed.outcome not in ("ASSIGNED", "QUEUED"):
+        return
+    try:
+
+        def run(cfg: RoutingConfig) -> bool:
+            return engine.unclaim(
+                schema_name=connection.schema_name,
+                call_id=str(call.id),
+                agent_id=claimed.agent_id,
+                idle_since_ms=claimed.idle_since_ms,
+                type_ids=cfg.type_ids,
+            )
+
+        engine_call(run)
+        match_waiting_calls()
+    except Exception:
+        # Redis is unreachable: the sweep's drift check rebuilds the tenant once it is back.
+        logger.exception("could not undo a claim in Redis; the sweep will repair it")
+
+
+def record_queued_assignment(*, call_id: str, agent_id: str, candidates: int, started: float, strategy: str) -> bool:
+    """Record that the engine handed waiting call ``call_id`` to ``agent_id``. Runs inside the caller's
+    transaction. False when the call is no longer waiting (cancelled, abandoned or never committed)."""
+    now = timezone.now()
+    latency_ms = (time.perf_counter() - started) * 1000
+
+    def update() -> int:
+        return Call.objects.filter(id=call_id, status=Call.Status.QUEUED).update(
+            status=Call.Status.ASSIGNED, agent_id=agent_id, assigned_at=now, assignment_time_ms=latency_ms
+        )
+
+    updated = update()
+    if updated == 0 and not Call.objects.filter(id=call_id).exists():
+        advisory_lock_call(call_id)  # waits for the creator's transaction to end
+        updated = update()
+    if updated == 0:
+        return False
+    agent_updated = (
+        Agent.objects.filter(id=agent_id)
+        .filter(~Q(status=Agent.Status.BUSY))
+        .update(status=Agent.Status.BUSY, status_changed_at=now, wrap_up_ends_at=None)
+    )
+    if agent_updated != 1:
+        raise AgentConflict(agent_id)
+    Assignment.objects.create(
+        call_id=call_id, agent_id=agent_id, strategy=strategy, candidates=candidates, latency_ms=latency_ms
+    )
+    schema_name = connection.schema_name
+    transaction.on_commit(lambda: observe_assignment(schema_name=schema_name, milliseconds=latency_ms))
+    return True
+
+
+def match_waiting_calls(*, limit: int = 1000) -> int:
+    """Repair: pair idle agents with waiting calls until one side is empty. Returns pairs recorded."""
+    paired = 0
+    for _ in range(limit):
+        started = time.perf_counter()
+
+        def run(cfg: RoutingConfig) -> engine.MatchResult | None:
+            return engine.match(schema_name=connection.schema_name, type_ids=cfg.type_ids)
+
+        matched = engine_call(run)
+        if matched is None:
+            return paired
+        with transaction.atomic():
+            recorded = record_queued_assignment(
+                call_id=matched.call_id,
+                agent_id=matched.agent_id,
+                candidates=matched.candidates,
+                started=started,
+                strategy="longest_idle",
+            )
+        if recorded:
+            paired += 1
+        else:
+            # The call is gone: give the agent back its place (its old idle clock) in the line.
+            def undo(cfg: RoutingConfig) -> bool:
+                return engine.unclaim(
+                    schema_name=connection.schema_name,
+                    call_id=matched.call_id,
+                    agent_id=matched.agent_id,
+                    idle_since_ms=matched.idle_since_ms,
+                    type_ids=cfg.type_ids,
+                )
+
+            engine_call(undo)
+    return paired

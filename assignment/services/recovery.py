@@ -1,0 +1,157 @@
+"""Postgres is the source of truth; Redis is rebuilt from it.
+
+``engine_call`` runs one engine operation for the current tenant and recovers on the way:
+- Redis lost the tenant's state (no epoch key: restart, flush) -> rebuild from Postgres, run again;
+- the caller's agent-type list is stale -> reload the configuration, run again.
+
+Concurrent rebuilds are serialised by a short Redis lock (``rebuild_lock``, 10 s TTL); whoever does
+not get it waits for the epoch to reappear. A claim in flight while a rebuild reads Postgres can be
+missed by the rebuild; the partial unique constraints and conditional updates of Postgres then refuse
+any double assignment, and the sweep's drift check repairs the rest (see docs/assignment.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from agents.models import Agent
+from assignment import engine
+from assignment.services.config import RoutingConfig, routing_config
+from calls.models import Call
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+def rebuild_input_from_postgres(*, config: RoutingConfig) -> engine.RebuildInput:
+    """Read the tenant's agents and open calls. Repairs a BUSY agent without a call (a crash between
+    writes can leave one) by making it AVAILABLE again."""
+    with transaction.atomic():
+        active = dict(Call.objects.filter(status=Call.Status.ASSIGNED).values_list("agent_id", "id"))
+        stranded = Agent.objects.filter(status=Agent.Status.BUSY).exclude(id__in=list(active.keys()))
+        now = timezone.now()
+        repaired = stranded.update(status=Agent.Status.AVAILABLE, idle_since=now, status_changed_at=now)
+        if repaired:
+            logger.warning("rebuild: %d busy agents held no call; made available", repaired)
+        idle, busy, other = [], [], []
+        for agent_id, type_id, status, idle_since in Agent.objects.values_list(
+            "id", "agent_type_id", "status", "idle_since"
+        ):
+            if agent_id in active:
+                busy.append((str(agent_id), type_id, str(active[agent_id])))
+            elif status == Agent.Status.AVAILABLE:
+                idle.append((str(agent_id), type_id, engine.to_ms(idle_since.timestamp())))
+            elif status == Agent.Status.BUSY:
+                # Holds a call in Postgres that is not ASSIGNED: cannot happen after the repair above.
+                continue
+            else:
+                other.append((str(agent_id), type_id, status))
+        queue = [
+            (str(call_id), engine.queue_score(priority=priority, queued_at_ms=engine.to_ms(queued_at.timestamp())))
+            for call_id, priority, queued_at in Call.objects.filter(status=Call.Status.QUEUED).values_list(
+                "id", "priority", "queued_at"
+            )
+        ]
+    return engine.RebuildInput(idle=idle, busy=busy, other=other, queue=queue)
+
+
+def engine_rebuild(*, wait_seconds: float = 5.0) -> bool:
+    """Rebuild the current tenant's Redis state from Postgres. Returns True if this call rebuilt it,
+    False if another process did while we waited."""
+    schema_name = connection.schema_name
+    token = uuid.uuid4().hex
+    deadline = time.monotonic() + wait_seconds
+    while not engine.acquire_rebuild_lock(schema_name=schema_name, token=token):
+        if engine.snapshot_has_epoch(schema_name=schema_name):
+            return False
+        if time.monotonic() > deadline:
+            raise engine.EngineUnavailable(f"rebuild of {schema_name} did not finish in {wait_seconds} s")
+        time.sleep(0.01)
+    try:
+        config = routing_config(force=True)
+        state = rebuild_input_from_postgres(config=config)
+        engine.rebuild(schema_name=schema_name, state=state, epoch=uuid.uuid4().hex, type_ids=config.type_ids)
+        logger.info(
+            "rebuilt engine state: %d idle, %d busy, %d other, %d queued",
+            len(state.idle),
+            len(state.busy),
+            len(state.other),
+            len(state.queue),
+        )
+        return True
+    finally:
+        engine.release_rebuild_lock(schema_name=schema_name, token=token)
+
+
+def engine_call(operation: Callable[[RoutingConfig], T], *, attempts: int = 3) -> T:
+    """Run ``operation(config)`` against the engine, recovering from a lost state or stale types."""
+    config = routing_config()
+    for attempt in range(attempts):
+        try:
+            return operation(config)
+        except engine.EngineStateLost:
+            if attempt == attempts - 1:
+                raise
+            engine_rebuild()
+            config = routing_config()
+        except engine.EngineStaleTypes:
+            if attempt == attempts - 1:
+                raise
+            config = routing_config(force=True)
+    raise AssertionError("unreachable")
+
+
+@dataclass(frozen=True)
+class Drift:
+    """What Redis and Postgres disagree on for a tenant (empty when they agree)."""
+
+    agents: dict[str, tuple[str, str]]  # agent_id -> (postgres view, redis view)
+    queue_missing_in_redis: list[str]
+    queue_extra_in_redis: list[str]
+
+    def __bool__(self) -> bool:
+        return bool(self.agents or self.queue_missing_in_redis or self.queue_extra_in_redis)
+
+    def summary(self) -> str:
+        return (
+            f"{len(self.agents)} agents differ, {len(self.queue_missing_in_redis)} queued calls missing in Redis, "
+            f"{len(self.queue_extra_in_redis)} extra in Redis"
+        )
+
+
+def engine_drift() -> Drift:
+    """Compare Redis with Postgres for the current tenant (a consistent Redis snapshot, then Postgres)."""
+    snap = engine.snapshot(schema_name=connection.schema_name)
+    active = {str(a): str(c) for a, c in Call.objects.filter(status=Call.Status.ASSIGNED).values_list("agent_id", "id")}
+    agents: dict[str, tuple[str, str]] = {}
+    idle_ids = {agent_id for agent_id, _ in snap.idle}
+    seen: set[str] = set()
+    for agent_id, status, idle_since in Agent.objects.values_list("id", "status", "idle_since"):
+        key = str(agent_id)
+        seen.add(key)
+        pg_view = f"BUSY:{active[key]}" if key in active else status
+        redis_status = snap.statuses.get(key, "ABSENT")
+        redis_view = f"BUSY:{snap.calls.get(key, '')}" if redis_status == "BUSY" else redis_status
+        if redis_status == "AVAILABLE" and key not in idle_ids:
+            redis_view = "AVAILABLE(not in idle set)"
+        if pg_view != redis_view:
+            agents[key] = (pg_view, redis_view)
+    for key, status in snap.statuses.items():
+        if key not in seen:
+            agents[key] = ("ABSENT", status)
+    queued = {str(c) for c in Call.objects.filter(status=Call.Status.QUEUED).values_list("id", flat=True)}
+    in_redis = set(snap.queue)
+    return Drift(
+        agents=agents,
+        queue_missing_in_redis=sorted(queued - in_redis),
+        queue_extra_in_redis=sorted(in_redis - queued),
+    )

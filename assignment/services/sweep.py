@@ -1,0 +1,73 @@
+"""The periodic sweep of one tenant (Celery beat, every second): nothing waits or stays stuck
+because a task was lost, a worker died or Redis restarted.
+
+1. Waiting calls past ``max_wait_seconds`` become ABANDONED.
+2. Wrap-ups that are over end (the agent takes the next call or idles).
+3. Repair: idle agents and waiting calls are paired (only possible after an undone claim).
+4. Drift: if Redis and Postgres disagree twice in a row (a second apart, so in-flight changes are
+   not mistaken for drift), Redis is rebuilt from Postgres.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from dataclasses import dataclass, field
+
+from django.core.cache import cache
+from django.db import connection
+from django.utils import timezone
+
+from agents.models import Agent
+from assignment.services.assign import match_waiting_calls
+from assignment.services.config import routing_config
+from assignment.services.recovery import engine_drift, engine_rebuild
+from assignment.services.release import wrap_up_finish
+from calls.models import Call
+from calls.services import call_abandon
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class SweepReport:
+    abandoned: int = 0
+    wrap_ups_ended: int = 0
+    paired: int = 0
+    rebuilt: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def sweep_tenant(*, now: datetime.datetime | None = None, check_drift: bool = True) -> SweepReport:
+    now = now or timezone.now()
+    report = SweepReport()
+    settings = routing_config().settings
+    cutoff = now - datetime.timedelta(seconds=settings.max_wait_seconds)
+    for call_id in Call.objects.filter(status=Call.Status.QUEUED, queued_at__lte=cutoff).values_list("id", flat=True)[:1000]:
+        if call_abandon(call_id=call_id):
+            report.abandoned += 1
+    for agent_id in Agent.objects.filter(status=Agent.Status.WRAP_UP, wrap_up_ends_at__lte=now).values_list("id", flat=True)[:1000]:
+        if wrap_up_finish(agent_id=agent_id):
+            report.wrap_ups_ended += 1
+    report.paired = match_waiting_calls()
+    if check_drift:
+        report.rebuilt = _repair_drift(report)
+    return report
+
+
+def _repair_drift(report: SweepReport) -> bool:
+    drift = engine_drift()
+    key = f"sweep-drift:{connection.schema_name}"
+    if not drift:
+        cache.delete(key)
+        return False
+    signature = repr(sorted(drift.agents.items())) + repr(drift.queue_missing_in_redis) + repr(drift.queue_extra_in_redis)
+    previous = cache.get(key)
+    if previous != signature:
+        cache.set(key, signature, 30)
+        return False
+    logger.warning("engine drift persisted (%s); rebuilding from Postgres", drift.summary())
+    report.notes.append(drift.summary())
+    cache.delete(key)
+    engine_rebuild()
+    return True

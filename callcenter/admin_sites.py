@@ -1,0 +1,35 @@
+"""Two admin sites: the public one (tenants, domains, keys) and each tenant's own.
+
+They are separate instances so that a tenant admin never sees the public models' full lists, and the
+public admin never lists one tenant's rows: each urlconf mounts only its own site.
+"""
+
+from django.contrib.admin import AdminSite
+from django.db import connection
+from django.http import HttpRequest
+
+
+class PublicAdminSite(AdminSite):
+    site_header = "Callcenter · platform administration"
+    site_title = "Callcenter platform"
+    index_title = "Tenants, domains and API keys"
+
+    def has_permission(self, request: HttpRequest) -> bool:
+        return connection.schema_name == "public" and super().has_permission(request)
+
+
+class TenantAdminSite(AdminSite):
+    site_title = "Callcenter"
+    index_title = "Call centre configuration"
+
+    @property
+    def site_header(self) -> str:  # type: ignore[override]
+        tenant = getattr(connection, "tenant", None)
+        return f"Callcenter · {getattr(tenant, 'name', '')}"
+
+    def has_permission(self, request: HttpRequest) -> bool:
+        return connection.schema_name != "public" and super().has_permission(request)
+
+
+public_admin_site = PublicAdminSite(name="public_admin")
+tenant_admin_site = TenantAdminSite(name="tenant_admin")

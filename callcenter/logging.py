@@ -1,0 +1,41 @@
+"""JSON log lines carrying the tenant and the request id of the request (or task) that wrote them."""
+
+from __future__ import annotations
+
+import contextvars
+import datetime
+import json
+import logging
+import re
+
+request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+tenant_var: contextvars.ContextVar[str] = contextvars.ContextVar("tenant", default="-")
+
+# Anything that looks like a phone number (E.164 or a long run of digits) is masked in log lines.
+_PHONE = re.compile(r"\+?\d[\d \-]{7,}\d")
+
+
+def mask_phone_numbers(text: str) -> str:
+    return _PHONE.sub(lambda m: m.group(0)[:3] + "***" + m.group(0)[-2:], text)
+
+
+class ContextFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id_var.get()
+        record.tenant = tenant_var.get()
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        payload = {
+            "ts": datetime.datetime.fromtimestamp(record.created, tz=datetime.UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "tenant": getattr(record, "tenant", tenant_var.get()),
+            "request_id": getattr(record, "request_id", request_id_var.get()),
+            "message": mask_phone_numbers(record.getMessage()),
+        }
+        if record.exc_info:
+            payload["exc"] = mask_phone_numbers(self.formatException(record.exc_info))
+        return json.dumps(payload, default=str)

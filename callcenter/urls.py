@@ -1,0 +1,88 @@
+"""URLs of a tenant (selected by API key or host). Paths are at the root, exactly as in SPEC §4."""
+
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from agents import apis as agent_apis
+from assignment import apis as config_apis
+from callcenter.admin_sites import tenant_admin_site
+from callcenter.api import composite
+from callcenter.views import health, not_found
+from calls import apis as call_apis
+
+api_urlpatterns = [
+    path(
+        "agents",
+        composite("AgentCollectionApi", agent_apis.AgentListApi, agent_apis.AgentCreateApi).as_view(),
+        name="agents",
+    ),
+    path("agents/available", agent_apis.AgentAvailableListApi.as_view(), name="agents-available"),
+    path(
+        "agents/<uuid:agent_id>",
+        composite(
+            "AgentItemApi", agent_apis.AgentDetailApi, agent_apis.AgentUpdateApi, agent_apis.AgentDeleteApi
+        ).as_view(),
+        name="agent",
+    ),
+    path("agents/<uuid:agent_id>/status", agent_apis.AgentSetStatusApi.as_view(), name="agent-status"),
+    path(
+        "calls",
+        composite("CallCollectionApi", call_apis.CallListApi, call_apis.CallCreateApi).as_view(),
+        name="calls",
+    ),
+    path(
+        "calls/<uuid:call_id>",
+        composite("CallItemApi", call_apis.CallDetailApi, call_apis.CallCancelApi).as_view(),
+        name="call",
+    ),
+    path("calls/<uuid:call_id>/complete", call_apis.CallCompleteApi.as_view(), name="call-complete"),
+    path("config", config_apis.ConfigApi.as_view(), name="config"),
+    path("config/conversion-matrix", config_apis.ConversionMatrixApi.as_view(), name="conversion-matrix"),
+    path(
+        "agent-types",
+        composite("AgentTypeCollectionApi", config_apis.AgentTypeListApi, config_apis.AgentTypeCreateApi).as_view(),
+        name="agent-types",
+    ),
+    path(
+        "agent-types/<slug:slug>",
+        composite(
+            "AgentTypeItemApi",
+            config_apis.AgentTypeDetailApi,
+            config_apis.AgentTypeUpdateApi,
+            config_apis.AgentTypeDeleteApi,
+        ).as_view(),
+        name="agent-type",
+    ),
+    path(
+        "call-types",
+        composite("CallTypeCollectionApi", config_apis.CallTypeListApi, config_apis.CallTypeCreateApi).as_view(),
+        name="call-types",
+    ),
+    path(
+        "call-types/<slug:slug>",
+        composite(
+            "CallTypeItemApi", config_apis.CallTypeDetailApi, config_apis.CallTypeUpdateApi, config_apis.CallTypeDeleteApi
+        ).as_view(),
+        name="call-type",
+    ),
+]
+
+common_urlpatterns = [
+    path("health", health, name="health"),
+    path("schema", SpectacularAPIView.as_view(urlconf="callcenter.urls"), name="schema"),
+    path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("redoc", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("", include("django_prometheus.urls")),
+]
+
+urlpatterns = [
+    *api_urlpatterns,
+    *common_urlpatterns,
+    path("admin/", tenant_admin_site.urls),
+    re_path(r"^.*$", not_found),
+]
+
+handler404 = "callcenter.errors.handler404"
+handler500 = "callcenter.errors.handler500"
+handler400 = "callcenter.errors.handler400"
+handler403 = "callcenter.errors.handler403"

@@ -1,0 +1,32 @@
+"""Project-level views: problem-details fallbacks and the health check."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, JsonResponse
+
+from callcenter.errors import problem_response
+
+
+def not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+    return problem_response(status=404, code="not_found", detail="No such resource.", request=request)
+
+
+def tenant_required(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+    """The public host serves no tenant data: without an API key or a tenant host, 401."""
+    return problem_response(
+        status=401,
+        code="tenant_required",
+        detail="Send an API key (Authorization: Bearer <key> or X-API-Key) or use your tenant's host.",
+        request=request,
+        headers={"WWW-Authenticate": 'Bearer realm="callcenter"'},
+    )
+
+
+def health(request: HttpRequest) -> JsonResponse:
+    """No auth: reachability of Postgres, Redis and the Celery workers, with timings. 200 or 503."""
+    from callcenter.health import health_report
+
+    report = health_report()
+    return JsonResponse(report, status=200 if report["status"] == "ok" else 503)

@@ -1,0 +1,191 @@
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from callcenter.actors import actor_from_request
+from callcenter.api import StrictSerializer, not_found, query_params, validated
+from callcenter.errors import ApplicationError
+from callcenter.pagination import Pagination
+from calls.models import Call
+from calls.selectors import call_get, call_list, call_type_get
+from calls.services import call_cancel, call_complete, call_create, request_fingerprint
+
+RETRY_AFTER_SECONDS = 5
+
+
+class CallOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    id = serializers.UUIDField()
+    phone_number = serializers.SerializerMethodField()
+    call_type = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    priority = serializers.IntegerField()
+    external_id = serializers.CharField(allow_null=True)
+    status = serializers.ChoiceField(choices=Call.Status.choices)
+    end_reason = serializers.CharField()
+    agent_id = serializers.UUIDField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    queued_at = serializers.DateTimeField(allow_null=True)
+    assigned_at = serializers.DateTimeField(allow_null=True)
+    ended_at = serializers.DateTimeField(allow_null=True)
+    assignment_time_ms = serializers.FloatField(allow_null=True)
+    planned_duration_seconds = serializers.FloatField(allow_null=True)
+    expected_end_at = serializers.DateTimeField(allow_null=True)
+    actual_duration_seconds = serializers.FloatField(allow_null=True)
+    outcome = serializers.ChoiceField(choices=Call.Outcome.choices, allow_null=True)
+
+    def get_phone_number(self, call: Call) -> str:
+        """Shown in full only in the detail view (and to its creator); masked everywhere else."""
+        return call.phone_number if self.context.get("full_phone") else call.phone_number_masked
+
+
+def _call_or_404(call_id: object) -> Call:
+    call = call_get(call_id=call_id)
+    if call is None:
+        raise not_found("call", "call_not_found")
+    return call
+
+
+_CREATE_STATUS = {
+    Call.Status.ASSIGNED: status.HTTP_201_CREATED,
+    Call.Status.QUEUED: status.HTTP_202_ACCEPTED,
+    Call.Status.SATURATED: status.HTTP_503_SERVICE_UNAVAILABLE,
+}
+
+
+class CallCreateApi(APIView):
+    class InputSerializer(StrictSerializer):
+        phone_number = serializers.CharField(max_length=32)
+        call_type = serializers.CharField(max_length=50)
+        priority = serializers.IntegerField(min_value=0, max_value=9, required=False, default=0)
+        external_id = serializers.CharField(max_length=128, required=False, allow_null=True)
+
+    @extend_schema(
+        operation_id="calls_create",
+        summary="Create a call and assign it",
+        description=(
+            "201 with status ASSIGNED when an agent took it, 202 with QUEUED when it waits, 503 with "
+            "SATURATED (and Retry-After) when the queue is full. The body is the call in every case. "
+            "Send an `Idempotency-Key` header (or an `external_id`) to make retries safe."
+        ),
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)],
+        request=InputSerializer,
+        responses={
+            201: CallOutputSerializer,
+            202: CallOutputSerializer,
+            503: OpenApiResponse(CallOutputSerializer, description="SATURATED"),
+        },
+        examples=[
+            OpenApiExample(
+                "new call", value={"phone_number": "+34600123456", "call_type": "llamada_tipo_1"}, request_only=True
+            )
+        ],
+    )
+    def post(self, request: Request) -> Response:
+        data = validated(CallCreateApi.InputSerializer, request)
+        call_type = call_type_get(slug=data["call_type"])
+        if call_type is None:
+            raise ApplicationError(
+                code="unknown_call_type",
+                message=f"Unknown call type {data['call_type']!r}.",
+                errors=[{"field": "call_type", "message": "unknown call type", "code": "unknown_call_type"}],
+            )
+        idempotency_key = request.headers.get("Idempotency-Key")
+        if idempotency_key is not None and not 1 <= len(idempotency_key) <= 255:
+            raise ApplicationError(code="validation_error", message="Idempotency-Key must be 1-255 characters.")
+        created = call_create(
+            phone_number=data["phone_number"],
+            call_type=call_type,
+            priority=data["priority"],
+            external_id=data.get("external_id"),
+            idempotency_key=idempotency_key,
+            fingerprint=request_fingerprint(dict(data)),
+            received_at=getattr(request._request, "received_at", None),
+            actor=actor_from_request(request),
+        )
+        call = created.call
+        headers = {"Location": f"/calls/{call.id}"}
+        if call.status == Call.Status.SATURATED:
+            headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        if created.replayed:
+            headers["Idempotent-Replayed"] = "true"
+        code = _CREATE_STATUS.get(call.status, status.HTTP_200_OK)
+        body = CallOutputSerializer(call, context={"full_phone": True}).data
+        return Response(body, status=code, headers=headers)
+
+
+class CallListApi(APIView):
+    class FilterSerializer(StrictSerializer):
+        status = serializers.ChoiceField(choices=Call.Status.choices, required=False)
+        call_type = serializers.CharField(required=False, max_length=50)
+        agent_id = serializers.UUIDField(required=False)
+        created_after = serializers.DateTimeField(required=False)
+        created_before = serializers.DateTimeField(required=False)
+        page = serializers.IntegerField(required=False, min_value=1)
+        page_size = serializers.IntegerField(required=False, min_value=1, max_value=500)
+
+    @extend_schema(
+        operation_id="calls_list",
+        summary="List calls, newest first (phone numbers masked)",
+        parameters=[
+            OpenApiParameter("status", enum=Call.Status.values),
+            OpenApiParameter("call_type", str),
+            OpenApiParameter("agent_id", str),
+            OpenApiParameter("created_after", str),
+            OpenApiParameter("created_before", str),
+            OpenApiParameter("page", int),
+            OpenApiParameter("page_size", int),
+        ],
+        responses={200: CallOutputSerializer(many=True)},
+    )
+    def get(self, request: Request) -> Response:
+        filters = query_params(CallListApi.FilterSerializer, request)
+        calls = call_list(
+            status=filters.get("status"),
+            call_type=filters.get("call_type"),
+            agent_id=filters.get("agent_id"),
+            created_after=filters.get("created_after"),
+            created_before=filters.get("created_before"),
+        )
+        paginator = Pagination()
+        page = paginator.paginate_queryset(calls, request, view=self)
+        return paginator.get_paginated_response(CallOutputSerializer(page, many=True).data)
+
+
+class CallDetailApi(APIView):
+    @extend_schema(operation_id="calls_retrieve", summary="A call (full phone number)", responses={200: CallOutputSerializer})
+    def get(self, request: Request, call_id: Any) -> Response:
+        return Response(CallOutputSerializer(_call_or_404(call_id), context={"full_phone": True}).data)
+
+
+class CallCancelApi(APIView):
+    @extend_schema(
+        operation_id="calls_cancel",
+        summary="Cancel a waiting call, or hang up an active one",
+        responses={200: CallOutputSerializer},
+    )
+    def delete(self, request: Request, call_id: Any) -> Response:
+        call = call_cancel(call=_call_or_404(call_id), actor=actor_from_request(request))
+        return Response(CallOutputSerializer(call).data)
+
+
+class CallCompleteApi(APIView):
+    class InputSerializer(StrictSerializer):
+        outcome = serializers.ChoiceField(choices=Call.Outcome.choices, required=False, allow_null=True)
+
+    @extend_schema(
+        operation_id="calls_complete",
+        summary="End an active call (outcome drawn from the conversion matrix when omitted)",
+        request=InputSerializer,
+        responses={200: CallOutputSerializer},
+        examples=[OpenApiExample("converted", value={"outcome": "OK"}, request_only=True)],
+    )
+    def post(self, request: Request, call_id: Any) -> Response:
+        call = _call_or_404(call_id)
+        data = validated(CallCompleteApi.InputSerializer, request)
+        completed, _ = call_complete(call=call, outcome=data.get("outcome"), actor=actor_from_request(request))
+        return Response(CallOutputSerializer(call_get(call_id=completed.id)).data)

@@ -1,0 +1,117 @@
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from callcenter.fields import EncryptedTextField, mask_phone
+
+
+class CallType(models.Model):
+    slug = models.SlugField(max_length=50, unique=True)
+    name = models.CharField(max_length=100)
+    # Share of simulated arrivals of this type (weights are normalised over all call types).
+    mix_weight = models.FloatField(default=0.25)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["slug"]
+        constraints = [models.CheckConstraint(condition=Q(mix_weight__gte=0), name="calltype_mix_weight_nonneg")]
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class Call(models.Model):
+    """A call. Every call ends in exactly one terminal state (COMPLETED, CANCELLED, ABANDONED or
+    SATURATED); QUEUED and ASSIGNED are the only open ones."""
+
+    class Status(models.TextChoices):
+        QUEUED = "QUEUED"
+        ASSIGNED = "ASSIGNED"
+        COMPLETED = "COMPLETED"
+        CANCELLED = "CANCELLED"
+        ABANDONED = "ABANDONED"
+        SATURATED = "SATURATED"
+
+    class Outcome(models.TextChoices):
+        OK = "OK"
+        KO = "KO"
+
+    OPEN = frozenset({Status.QUEUED, Status.ASSIGNED})
+    TERMINAL = frozenset({Status.COMPLETED, Status.CANCELLED, Status.ABANDONED, Status.SATURATED})
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    phone_number = EncryptedTextField()
+    call_type = models.ForeignKey(CallType, on_delete=models.PROTECT, related_name="calls")
+    priority = models.PositiveSmallIntegerField(default=0)
+    external_id = models.CharField(max_length=128, null=True, blank=True)
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True, editable=False)
+    request_fingerprint = models.CharField(max_length=64, blank=True, default="", editable=False)
+    status = models.CharField(max_length=16, choices=Status.choices)
+    end_reason = models.CharField(max_length=32, blank=True, default="")
+    agent = models.ForeignKey(
+        "agents.Agent", on_delete=models.SET_NULL, null=True, blank=True, related_name="calls"
+    )
+    # Set by the service to the same instant as queued_at/assigned_at (not auto_now_add).
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    assigned_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    assignment_time_ms = models.FloatField(null=True, blank=True)
+    planned_duration_seconds = models.FloatField(null=True, blank=True)
+    expected_end_at = models.DateTimeField(null=True, blank=True)
+    actual_duration_seconds = models.FloatField(null=True, blank=True)
+    outcome = models.CharField(max_length=2, choices=Outcome.choices, null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["QUEUED", "ASSIGNED", "COMPLETED", "CANCELLED", "ABANDONED", "SATURATED"]),
+                name="call_status_valid",
+            ),
+            models.CheckConstraint(condition=Q(priority__gte=0, priority__lte=9), name="call_priority_0_9"),
+            models.CheckConstraint(
+                condition=~Q(status="ASSIGNED") | (Q(agent__isnull=False) & Q(assigned_at__isnull=False)),
+                name="call_assigned_has_agent",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["QUEUED", "ASSIGNED"]) | Q(ended_at__isnull=False),
+                name="call_terminal_has_ended_at",
+            ),
+            models.CheckConstraint(
+                condition=Q(outcome__isnull=True) | Q(status="COMPLETED"), name="call_outcome_only_completed"
+            ),
+            # An agent holds at most one call at a time.
+            models.UniqueConstraint(fields=["agent"], condition=Q(status="ASSIGNED"), name="call_one_active_per_agent"),
+            # Integrator retries: one call per external id and per idempotency key.
+            models.UniqueConstraint(
+                fields=["external_id"], condition=Q(external_id__isnull=False), name="call_external_id_unique"
+            ),
+            models.UniqueConstraint(
+                fields=["idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="call_idempotency_key_unique",
+            ),
+        ]
+        indexes = [
+            # GET /calls newest first, filtered by status.
+            models.Index(fields=["status", "-created_at"], name="call_status_created_idx"),
+            models.Index(fields=["-created_at"], name="call_created_idx"),
+            # The sweeper: queued calls waiting past max_wait_seconds.
+            models.Index(fields=["queued_at"], name="call_queued_idx", condition=Q(status="QUEUED")),
+            # The sweeper: active calls past their expected end.
+            models.Index(fields=["expected_end_at"], name="call_expected_end_idx", condition=Q(status="ASSIGNED")),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.id} {self.status}"
+
+    @property
+    def phone_number_masked(self) -> str:
+        return mask_phone(self.phone_number or "")

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import datetime
+
+from django.db.models import QuerySet
+
+from calls.models import Call, CallType
+
+
+def call_list(
+    *,
+    status: str | None = None,
+    call_type: str | None = None,
+    agent_id: str | None = None,
+    created_after: datetime.datetime | None = None,
+    created_before: datetime.datetime | None = None,
+) -> QuerySet[Call]:
+    calls = Call.objects.select_related("call_type", "agent").order_by("-created_at", "id")
+    if status:
+        calls = calls.filter(status=status)
+    if call_type:
+        calls = calls.filter(call_type__slug=call_type)
+    if agent_id:
+        calls = calls.filter(agent_id=agent_id)
+    if created_after:
+        calls = calls.filter(created_at__gte=created_after)
+    if created_before:
+        calls = calls.filter(created_at__lt=created_before)
+    return calls
+
+
+def call_get(*, call_id: object) -> Call | None:
+    return Call.objects.select_related("call_type", "agent").filter(id=call_id).first()
+
+
+def call_find_retry(*, idempotency_key: str | None, external_id: str | None) -> Call | None:
+    """The call an integrator's retry refers to, by Idempotency-Key first, then external_id."""
+    calls = Call.objects.select_related("call_type", "agent")
+    if idempotency_key:
+        found = calls.filter(idempotency_key=idempotency_key).first()
+        if found is not None:
+            return found
+    if external_id:
+        return calls.filter(external_id=external_id).first()
+    return None
+
+
+def call_type_list() -> QuerySet[CallType]:
+    return CallType.objects.order_by("slug")
+
+
+def call_type_get(*, slug: str) -> CallType | None:
+    return CallType.objects.filter(slug=slug).first()

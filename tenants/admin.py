@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group, User
+from django.db import connection
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from audit.services import Actor
+from callcenter.admin_sites import public_admin_site, tenant_admin_site
+from tenants.models import ApiKey, Domain, Tenant
+from tenants.services import apikey_create, apikey_revoke
+
+public_admin_site.register(User, UserAdmin)
+public_admin_site.register(Group, GroupAdmin)
+tenant_admin_site.register(User, UserAdmin)
+tenant_admin_site.register(Group, GroupAdmin)
+
+
+class DomainInline(admin.TabularInline[Domain, Tenant]):
+    model = Domain
+    extra = 0
+
+
+@admin.register(Tenant, site=public_admin_site)
+class TenantAdmin(admin.ModelAdmin[Tenant]):
+    list_display = ("slug", "name", "schema_name", "created_at")
+    search_fields = ("slug", "name")
+    readonly_fields = ("schema_name", "created_at", "updated_at")
+    inlines = [DomainInline]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # A tenant needs its defaults, admin user and key: `manage.py tenant_create` makes them.
+        return False
+
+
+@admin.register(Domain, site=public_admin_site)
+class DomainAdmin(admin.ModelAdmin[Domain]):
+    list_display = ("domain", "tenant", "is_primary")
+    search_fields = ("domain",)
+
+
+def _actor(request: HttpRequest) -> Actor:
+    return Actor.user(getattr(request.user, "username", "admin"))
+
+
+@admin.action(description="Revoke selected keys")
+def revoke_keys(modeladmin: Any, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+    for api_key in queryset.select_related("tenant"):
+        apikey_revoke(api_key=api_key, actor=_actor(request))
+    messages.success(request, f"Revoked {queryset.count()} key(s).")
+
+
+class ApiKeyAdminBase(admin.ModelAdmin[ApiKey]):
+    list_display = ("name", "prefix", "scope", "created_at", "last_used_at", "revoked_at")
+    list_filter = ("scope",)
+    actions = [revoke_keys]
+    fields = ("name", "scope", "prefix", "created_by", "created_at", "last_used_at", "revoked_at")
+    readonly_fields = ("prefix", "created_by", "created_at", "last_used_at", "revoked_at")
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # keys are revoked, not deleted, so the audit trail keeps its meaning
+
+    def _tenant_for_new_key(self, request: HttpRequest, obj: ApiKey) -> Tenant:
+        raise NotImplementedError
+
+    def save_model(self, request: HttpRequest, obj: ApiKey, form: Any, change: bool) -> None:
+        issued = apikey_create(
+            tenant=self._tenant_for_new_key(request, obj), name=obj.name, scope=obj.scope, actor=_actor(request)
+        )
+        obj.pk = issued.api_key.pk
+        obj.prefix = issued.api_key.prefix
+        messages.warning(request, f"New API key (shown once, copy it now): {issued.raw_key}")
+
+
+@admin.register(ApiKey, site=public_admin_site)
+class PublicApiKeyAdmin(ApiKeyAdminBase):
+    list_display = ("name", "tenant", "prefix", "scope", "created_at", "last_used_at", "revoked_at")
+    list_filter = ("scope", "tenant")
+    fields = ("tenant", *ApiKeyAdminBase.fields)
+
+    def _tenant_for_new_key(self, request: HttpRequest, obj: ApiKey) -> Tenant:
+        return obj.tenant
+
+
+@admin.register(ApiKey, site=tenant_admin_site)
+class TenantApiKeyAdmin(ApiKeyAdminBase):
+    """A tenant admin manages its own tenant's keys only."""
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ApiKey]:
+        return super().get_queryset(request).filter(tenant_id=getattr(connection.tenant, "id", None))
+
+    def _tenant_for_new_key(self, request: HttpRequest, obj: ApiKey) -> Tenant:
+        return Tenant.objects.get(schema_name=connection.schema_name)

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import json
+import secrets
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandParser
+from django_tenants.utils import schema_context
+
+from audit.services import Actor
+from tenants.models import Domain, Tenant
+from tenants.selectors import tenant_get
+from tenants.services import apikey_create, tenant_create
+
+CREDENTIALS = Path(settings.BASE_DIR) / ".local" / "demo-credentials.json"
+
+
+class Command(BaseCommand):
+    help = (
+        "Idempotently set up local development: the public tenant and a platform admin, and a demo tenant "
+        "with its admin and API key. Credentials are kept in .local/demo-credentials.json (local only) and printed."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--slug", default="demo")
+        parser.add_argument("--port", type=int, default=8000)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        CREDENTIALS.parent.mkdir(parents=True, exist_ok=True)
+        saved: dict[str, Any] = json.loads(CREDENTIALS.read_text()) if CREDENTIALS.exists() else {}
+        public = Tenant.objects.filter(schema_name=settings.PUBLIC_SCHEMA_NAME).first()
+        if public is None:
+            public = Tenant(schema_name=settings.PUBLIC_SCHEMA_NAME, name="Platform", slug="public")
+            public.save()
+        for host in ("localhost", "127.0.0.1"):
+            Domain.objects.get_or_create(domain=host, defaults={"tenant": public, "is_primary": host == "localhost"})
+
+        user_model = get_user_model()
+        if "platform_password" not in saved or not user_model.objects.filter(username="platform").exists():
+            saved["platform_password"] = secrets.token_urlsafe(10)
+            user = user_model.objects.filter(username="platform").first() or user_model(username="platform")
+            user.is_staff = user.is_superuser = True
+            user.set_password(saved["platform_password"])
+            user.save()
+
+        slug = options["slug"]
+        tenant = tenant_get(slug=slug)
+        if tenant is None:
+            created = tenant_create(name="Demo call centre", slug=slug)
+            tenant = created.tenant
+            saved.update(admin_password=created.admin_password, api_key=created.issued_key.raw_key)
+        elif "api_key" not in saved or "admin_password" not in saved:
+            saved["api_key"] = apikey_create(tenant=tenant, name="demo key", scope="write", actor=Actor.system()).raw_key
+            saved["admin_password"] = secrets.token_urlsafe(10)
+            with schema_context(tenant.schema_name):
+                admin = user_model.objects.filter(username="admin").first() or user_model(username="admin")
+                admin.is_staff = admin.is_superuser = True
+                admin.set_password(saved["admin_password"])
+                admin.save()
+        CREDENTIALS.write_text(json.dumps(saved, indent=2))
+        CREDENTIALS.chmod(0o600)
+
+        port = options["port"]
+        host = f"{slug}.{settings.TENANT_BASE_DOMAIN}:{port}"
+        self.stdout.write(self.style.SUCCESS("Callcenter is set up."))
+        self.stdout.write(f"  Dashboard:      http://{host}/dashboard/   (login admin / {saved['admin_password']})")
+        self.stdout.write(f"  Tenant admin:   http://{host}/admin/")
+        self.stdout.write(f"  Platform admin: http://localhost:{port}/admin/   (login platform / {saved['platform_password']})")
+        self.stdout.write(f"  API docs:       http://localhost:{port}/docs")
+        self.stdout.write(f"  API key:        {saved['api_key']}")
+        self.stdout.write(f"  Try:            curl -H 'Authorization: Bearer {saved['api_key']}' http://localhost:{port}/agents")

@@ -1,0 +1,96 @@
+"""Tenant resolution (SPEC §5).
+
+1. An API key (``Authorization: Bearer <key>`` or ``X-API-Key: <key>``) selects its tenant, whatever
+   the host. A malformed, unknown or revoked key is a 401 at once.
+2. Without a key, the host name selects the tenant (``acme.localhost``).
+3. Otherwise the public schema serves the request: the platform admin, health, metrics and docs;
+   any tenant API path there answers 401 ``tenant_required`` (see ``callcenter.urls_public``).
+
+The lookups are cached (see ``tenants.selectors``), so a request costs one Redis GET, no query.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+from django.http import HttpRequest, HttpResponse
+from django_redis import get_redis_connection
+
+from callcenter.errors import problem_response
+from callcenter.logging import tenant_var
+from tenants.selectors import apikey_resolve, public_tenant, tenant_for_hostname
+from tenants.services import apikey_touch
+
+
+def raw_api_key(request: HttpRequest) -> str | None:
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    if header:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() == "bearer":
+            return value.strip()
+    value = request.META.get("HTTP_X_API_KEY")
+    return value.strip() if value is not None else None
+
+
+class TenantResolutionMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        connection.set_schema_to_public()
+        request.api_key = None  # type: ignore[attr-defined]
+        raw = raw_api_key(request)
+        if raw is not None:
+            resolved = apikey_resolve(raw_key=raw)
+            if resolved is None:
+                return problem_response(
+                    status=401,
+                    code="invalid_api_key",
+                    detail="The API key is malformed, unknown or revoked.",
+                    request=request,
+                    headers={"WWW-Authenticate": 'Bearer realm="callcenter"'},
+                )
+            limited = self._rate_limited(resolved.prefix)
+            if limited is not None:
+                return problem_response(
+                    status=429,
+                    code="rate_limited",
+                    detail=f"Rate limit of {settings.API_RATE_LIMIT_PER_SECOND} requests per second exceeded.",
+                    request=request,
+                    headers={"Retry-After": str(limited)},
+                )
+            # last_used_at is written at most once a minute per key, not on every request.
+            if cache.add(f"apikey-used:{resolved.prefix}", 1, 60):
+                apikey_touch(key_id=resolved.key_id)
+            request.api_key = resolved  # type: ignore[attr-defined]
+            tenant = resolved.tenant()
+        else:
+            hostname = request.get_host().split(":")[0].lower()
+            tenant = tenant_for_hostname(hostname=hostname) or public_tenant()
+
+        request.tenant = tenant  # type: ignore[attr-defined]
+        connection.set_tenant(tenant)
+        tenant_var.set(tenant.schema_name)
+        if tenant.schema_name == settings.PUBLIC_SCHEMA_NAME:
+            request.urlconf = settings.PUBLIC_SCHEMA_URLCONF  # type: ignore[attr-defined]
+        return self.get_response(request)
+
+    @staticmethod
+    def _rate_limited(prefix: str) -> int | None:
+        """Fixed one-second windows in Redis; returns the Retry-After seconds when over the limit."""
+        limit = settings.API_RATE_LIMIT_PER_SECOND
+        if limit <= 0:
+            return None
+        import time
+
+        window = int(time.time())
+        key = cache.make_key(f"ratelimit:{prefix}:{window}")
+        redis = get_redis_connection("default")
+        pipe = redis.pipeline(transaction=False)
+        pipe.incr(key)
+        pipe.expire(key, 2)
+        count, _ = pipe.execute()
+        return 1 if int(count) > limit else None

@@ -1,0 +1,134 @@
+"""Reads of the public schema: API key and host resolution, cached briefly.
+
+The cache is the shared Redis cache, so ``apikey_revoke`` deleting an entry takes effect in every
+process at once; the TTL (``API_KEY_CACHE_SECONDS``) only bounds how stale a lookup can be if that
+delete is missed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import QuerySet
+from django_tenants.utils import schema_context
+
+from tenants.models import ApiKey, Domain, Tenant
+
+KEY_PREFIX = "cc_"
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedKey:
+    key_id: int
+    prefix: str
+    scope: str
+    tenant_id: int
+    schema_name: str
+    tenant_name: str
+    tenant_slug: str
+
+    def tenant(self) -> Tenant:
+        """An unsaved-looking Tenant carrying what ``connection.set_tenant`` needs, without a query."""
+        return Tenant(id=self.tenant_id, schema_name=self.schema_name, name=self.tenant_name, slug=self.tenant_slug)
+
+
+def split_api_key(raw: str) -> tuple[str, str] | None:
+    """``cc_<prefix>_<secret>`` -> (prefix, secret), or None when malformed."""
+    if not raw.startswith(KEY_PREFIX) or len(raw) > 200:
+        return None
+    prefix, _, secret = raw[len(KEY_PREFIX) :].partition("_")
+    if not prefix or not secret or not prefix.isalnum():
+        return None
+    return prefix, secret
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _cache_key(prefix: str) -> str:
+    return f"apikey:{prefix}"
+
+
+def apikey_cache_forget(*, prefix: str) -> None:
+    # The cache key is made in the public schema (tenant-aware make_key), whoever revokes.
+    with schema_context(settings.PUBLIC_SCHEMA_NAME):
+        cache.delete(_cache_key(prefix))
+
+
+def apikey_resolve(*, raw_key: str) -> ResolvedKey | None:
+    """The active key matching ``raw_key``, or None. Must run with the public schema active."""
+    parts = split_api_key(raw_key)
+    if parts is None:
+        return None
+    prefix, secret = parts
+    entry = cache.get(_cache_key(prefix))
+    if entry is None:
+        row = (
+            ApiKey.objects.filter(prefix=prefix)
+            .select_related("tenant")
+            .values(
+                "id",
+                "secret_hash",
+                "scope",
+                "revoked_at",
+                "tenant_id",
+                "tenant__schema_name",
+                "tenant__name",
+                "tenant__slug",
+            )
+            .first()
+        )
+        entry = row or {"missing": True}
+        cache.set(_cache_key(prefix), entry, settings.API_KEY_CACHE_SECONDS)
+    if entry.get("missing") or entry["revoked_at"] is not None:
+        return None
+    if not hmac.compare_digest(entry["secret_hash"], hash_secret(secret)):
+        return None
+    return ResolvedKey(
+        key_id=entry["id"],
+        prefix=prefix,
+        scope=entry["scope"],
+        tenant_id=entry["tenant_id"],
+        schema_name=entry["tenant__schema_name"],
+        tenant_name=entry["tenant__name"],
+        tenant_slug=entry["tenant__slug"],
+    )
+
+
+def tenant_for_hostname(*, hostname: str) -> Tenant | None:
+    """The tenant whose domain is ``hostname`` (cached 30 s), or None. Public schema active."""
+    key = f"domain:{hostname}"
+    entry = cache.get(key)
+    if entry is None:
+        row = (
+            Domain.objects.filter(domain=hostname)
+            .values("tenant_id", "tenant__schema_name", "tenant__name", "tenant__slug")
+            .first()
+        )
+        entry = row or {"missing": True}
+        cache.set(key, entry, 30)
+    if entry.get("missing"):
+        return None
+    return Tenant(
+        id=entry["tenant_id"],
+        schema_name=entry["tenant__schema_name"],
+        name=entry["tenant__name"],
+        slug=entry["tenant__slug"],
+    )
+
+
+def tenant_list() -> QuerySet[Tenant]:
+    return Tenant.objects.exclude(schema_name=settings.PUBLIC_SCHEMA_NAME).order_by("slug")
+
+
+def tenant_get(*, slug: str) -> Tenant | None:
+    return Tenant.objects.filter(slug=slug).first()
+
+
+def public_tenant() -> Tenant:
+    return Tenant(schema_name=settings.PUBLIC_SCHEMA_NAME, name="public", slug="public")
