@@ -6,12 +6,14 @@ phone-number encryption key must come from the environment.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import dj_database_url
 import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
+from callcenter import testing
 from callcenter.env import env_bool, env_float, env_int, env_list, env_str, env_url
 
 # Lets admin and DRF generics be subscripted at run time (ModelAdmin[Agent]) for the type checker.
@@ -131,6 +133,13 @@ DATABASES = {"default": _database}
 DATABASE_ROUTERS = ("django_tenants.routers.TenantSyncRouter",)
 
 REDIS_URL = env_url("REDIS_URL", "redis://127.0.0.1:6379/0", schemes=("redis", "rediss", "unix"))
+
+if testing.under_pytest() and "TEST_DATABASE_NAME" not in os.environ:
+    # Parallel test runs on one machine each get their own test database and Redis database.
+    _slot = testing.claim_slot(BASE_DIR / ".local")
+    os.environ["TEST_DATABASE_NAME"] = f"test_callcenter_{_slot}"
+    REDIS_URL = testing.redis_url_with_db(REDIS_URL, 8 + _slot)
+_database["TEST"] = {"NAME": env_str("TEST_DATABASE_NAME", "test_callcenter")}
 # Socket timeouts keep a dead Redis from hanging a request: the engine fails fast, the client gets 503.
 REDIS_SOCKET_TIMEOUT = env_float("REDIS_SOCKET_TIMEOUT", 2.0, minimum=0.05)
 

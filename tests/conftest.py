@@ -1,0 +1,118 @@
+"""Test harness: real Postgres (a test database) and real Redis.
+
+Two tenants, ``alpha`` and ``beta``, are created once per session (schema creation is slow). After
+every test their data is truncated, their configuration re-seeded and their Redis keys deleted, so
+each test starts from a freshly created tenant. Tests get database access without pytest-django's
+per-test transaction, because the code under test commits, runs on_commit hooks and races threads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from django.db import connection, connections
+from django_tenants.utils import schema_context
+
+from tests.helpers import ApiClient
+
+TENANT_TABLES = [
+    "assignment_assignment",
+    "calls_call",
+    "agents_agent",
+    "assignment_conversionrate",
+    "calls_calltype",
+    "agents_agenttype",
+    "assignment_routingsettings",
+    "audit_auditentry",
+]
+
+
+@dataclass
+class TenantFixture:
+    slug: str
+    schema_name: str
+    api_key: str
+    admin_password: str
+    tenant: object
+
+    def client(self, *, key: str | None = None) -> ApiClient:
+        return ApiClient(key=self.api_key if key is None else key)
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_test_environment: None, django_db_blocker: pytest.FixtureRequest) -> Iterator[None]:
+    """Always create the test database (pytest-django only does so for tests marked django_db,
+    and these tests use the database without that mark)."""
+    from django.test.utils import setup_databases, teardown_databases
+
+    with django_db_blocker.unblock():  # type: ignore[attr-defined]
+        config = setup_databases(verbosity=0, interactive=False, aliases={"default"})
+    assert connection.settings_dict["NAME"].startswith("test_"), "refusing to run tests outside a test database"
+    yield
+    with django_db_blocker.unblock():  # type: ignore[attr-defined]
+        connections.close_all()
+        teardown_databases(config, verbosity=0)
+
+
+@pytest.fixture(scope="session")
+def _session_tenants(django_db_setup: None, django_db_blocker: pytest.FixtureRequest) -> Iterator[dict[str, TenantFixture]]:
+    from tenants.services import tenant_create
+
+    with django_db_blocker.unblock():  # type: ignore[attr-defined]
+        created = {}
+        for slug in ("alpha", "beta"):
+            result = tenant_create(name=f"{slug.title()} Ltd", slug=slug, admin_password=f"{slug}-admin-pw")
+            created[slug] = TenantFixture(
+                slug=slug,
+                schema_name=result.tenant.schema_name,
+                api_key=result.issued_key.raw_key,
+                admin_password=result.admin_password,
+                tenant=result.tenant,
+            )
+        yield created
+
+
+def _reset_tenant(schema_name: str) -> None:
+    from assignment import engine
+    from assignment.services.config import config_seed_defaults, routing_config_forget
+    from assignment.services.recovery import engine_rebuild
+
+    assert connection.settings_dict["NAME"].startswith("test_")
+    with schema_context(schema_name):
+        with connection.cursor() as cursor:
+            cursor.execute(f"TRUNCATE {', '.join(TENANT_TABLES)} RESTART IDENTITY CASCADE")
+        routing_config_forget()
+        config_seed_defaults()
+        engine.forget_tenant(schema_name=schema_name)
+        engine_rebuild()
+
+
+@pytest.fixture(autouse=True)
+def _database(django_db_blocker: pytest.FixtureRequest, _session_tenants: dict[str, TenantFixture]) -> Iterator[None]:
+    with django_db_blocker.unblock():  # type: ignore[attr-defined]
+        for tenant in _session_tenants.values():
+            _reset_tenant(tenant.schema_name)
+        connection.set_schema_to_public()
+        yield
+        connection.set_schema_to_public()
+        for alias in connections:
+            connections[alias].close_if_unusable_or_obsolete()
+
+
+@pytest.fixture
+def alpha(_session_tenants: dict[str, TenantFixture]) -> TenantFixture:
+    return _session_tenants["alpha"]
+
+
+@pytest.fixture
+def beta(_session_tenants: dict[str, TenantFixture]) -> TenantFixture:
+    return _session_tenants["beta"]
+
+
+@pytest.fixture
+def in_alpha(alpha: TenantFixture) -> Iterator[TenantFixture]:
+    """Run the test body inside alpha's schema (for service-level tests)."""
+    with schema_context(alpha.schema_name):
+        yield alpha

@@ -1,0 +1,41 @@
+"""Factories for tests. Agents and calls go through the services (so Redis knows them); plain rows
+come from factory_boy."""
+
+from __future__ import annotations
+
+import factory
+
+from agents.models import Agent, AgentType
+from agents.services import agent_create
+from audit.services import Actor
+from calls.models import Call, CallType
+from calls.services import call_create
+
+TEST_ACTOR = Actor.system("test")
+
+
+class AgentTypeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = AgentType
+        django_get_or_create = ("slug",)
+
+    slug = "agente_tipo_1"
+    name = factory.LazyAttribute(lambda o: o.slug.replace("_", " "))
+
+
+def make_agent(*, name: str = "agent", agent_type: str = "agente_tipo_1", status: str = Agent.Status.AVAILABLE) -> Agent:
+    return agent_create(name=name, agent_type=AgentTypeFactory(slug=agent_type), status=status, actor=TEST_ACTOR)
+
+
+_phone = iter(range(10**6))
+
+
+def make_call(*, call_type: str = "llamada_tipo_1", priority: int = 0, phone_number: str | None = None, **kwargs: object) -> Call:
+    number = phone_number or f"+3460{next(_phone):07d}"
+    return call_create(
+        phone_number=number,
+        call_type=CallType.objects.get(slug=call_type),
+        priority=priority,
+        actor=TEST_ACTOR,
+        **kwargs,  # type: ignore[arg-type]
+    ).call
