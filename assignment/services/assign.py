@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+import uuid
 from dataclasses import dataclass
 
 from django.db import IntegrityError, connection, transaction
@@ -114,7 +115,7 @@ def _record_claim(*, call: Call, claimed: engine.ClaimResult, strategy: str, rec
         if updated != 1:
             raise AgentConflict(claimed.agent_id)
         call.status = Call.Status.ASSIGNED
-        call.agent_id = claimed.agent_id
+        call.agent_id = uuid.UUID(claimed.agent_id)
         call.assigned_at = now
         # Foreign keys are checked at COMMIT (Django makes them deferrable), so the assignment row
         # can go first and the call row last, with the latency measured just before it.
@@ -171,8 +172,10 @@ def record_queued_assignment(*, call_id: str, agent_id: str, candidates: int, st
         )
 
     updated = update()
-    if updated == 0 and not Call.objects.filter(id=call_id).exists():
-        advisory_lock_call(call_id)  # waits for the creator's transaction to end
+    if updated == 0:
+        # Not visible as QUEUED: either it left the queue (cancelled, abandoned) or its creator has not
+        # committed yet. The creator holds this lock until its transaction ends; then look again.
+        advisory_lock_call(call_id)
         updated = update()
     if updated == 0:
         return False

@@ -168,14 +168,14 @@ def call_end(
     return call, True
 
 
-def wrap_up_finish(*, agent_id: object) -> bool:
+def wrap_up_finish(*, agent_id: object, now: datetime.datetime | None = None) -> bool:
     """End an agent's wrap-up if it is over: the agent becomes available with idle_since = the end
     of wrap-up (call end + wrap_up_seconds). Idempotent; False when there was nothing to do."""
     with transaction.atomic():
         agent = agent_lock(agent_id=agent_id)
         if agent.status != Agent.Status.WRAP_UP or agent.wrap_up_ends_at is None:
             return False
-        if agent.wrap_up_ends_at > timezone.now():
+        if agent.wrap_up_ends_at > (now or timezone.now()):
             return False
         agent_make_available(agent=agent, idle_since=agent.wrap_up_ends_at)
     return True

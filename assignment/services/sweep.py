@@ -47,7 +47,7 @@ def sweep_tenant(*, now: datetime.datetime | None = None, check_drift: bool = Tr
         if call_abandon(call_id=call_id):
             report.abandoned += 1
     for agent_id in Agent.objects.filter(status=Agent.Status.WRAP_UP, wrap_up_ends_at__lte=now).values_list("id", flat=True)[:1000]:
-        if wrap_up_finish(agent_id=agent_id):
+        if wrap_up_finish(agent_id=agent_id, now=now):
             report.wrap_ups_ended += 1
     report.paired = match_waiting_calls()
     if check_drift:
