@@ -3,30 +3,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
 from agents.models import Agent, AgentType
-from assignment.services.assign import AgentConflict
-from assignment.services.recovery import engine_rebuild
+from assignment.services.recovery import with_repair
 from assignment.services.release import agent_lock, agent_make_available, agent_take_off, call_end
 from audit.services import Actor, audit_record
 from callcenter.errors import ApplicationError
 from calls.models import Call
-
-T = TypeVar("T")
-
-
-def _repairing(operation: Callable[[], T]) -> T:
-    """Run an agent change; if Redis and Postgres disagree about the agent, rebuild Redis and retry once."""
-    try:
-        return operation()
-    except AgentConflict:
-        engine_rebuild()
-        return operation()
 
 
 def _agent_state(agent: Agent) -> dict[str, Any]:
@@ -53,7 +40,7 @@ def agent_create(*, name: str, agent_type: AgentType, status: str = Agent.Status
             audit_record(actor=actor, action="agent.create", obj=agent, after=_agent_state(agent))
         return agent
 
-    agent = _repairing(create)
+    agent = with_repair(create)
     agent.agent_type = agent_type
     return agent
 
@@ -82,7 +69,7 @@ def agent_update(*, agent: Agent, name: str | None = None, agent_type: AgentType
                 audit_record(actor=actor, action="agent.update", obj=locked, before=before, after=after)
         return locked
 
-    return _repairing(update)
+    return with_repair(update)
 
 
 def agent_delete(*, agent: Agent, actor: Actor) -> None:
@@ -97,7 +84,7 @@ def agent_delete(*, agent: Agent, actor: Actor) -> None:
             audit_record(actor=actor, action="agent.delete", obj=locked, before=_agent_state(locked))
             locked.delete()
 
-    _repairing(delete)
+    with_repair(delete)
 
 
 def agent_set_status(*, agent: Agent, status: str, force: bool = False, actor: Actor) -> Agent:
@@ -162,4 +149,4 @@ def agent_set_status(*, agent: Agent, status: str, force: bool = False, actor: A
                 )
         return Agent.objects.select_related("agent_type").get(id=agent.id)
 
-    return _repairing(change)
+    return with_repair(change)

@@ -140,6 +140,18 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         body.update(exc.extra)
         return Response(body, status=status, headers=headers, content_type=PROBLEM_CONTENT_TYPE)
 
+    from assignment.engine import EngineStateLost, EngineUnavailable
+
+    if isinstance(exc, EngineUnavailable | EngineStateLost):
+        logger.error("assignment engine unavailable: %s", exc)
+        body = problem_body(
+            status=503,
+            code="engine_unavailable",
+            detail="The assignment engine (Redis) is unreachable; nothing was changed. Retry shortly.",
+            instance=instance,
+        )
+        return Response(body, status=503, headers={"Retry-After": "1"}, content_type=PROBLEM_CONTENT_TYPE)
+
     if isinstance(exc, Http404):
         exc = drf.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

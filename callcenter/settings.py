@@ -157,6 +157,10 @@ CACHES = {
     }
 }
 
+# The cache is an accelerator: when Redis is down, key lookups fall back to Postgres instead of failing.
+DJANGO_REDIS_IGNORE_EXCEPTIONS = True
+DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
+
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 
 AUTH_PASSWORD_VALIDATORS = [

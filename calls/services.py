@@ -17,7 +17,7 @@ from django.utils import timezone
 from assignment import engine
 from assignment.services.assign import assign_new_call
 from assignment.services.config import routing_config
-from assignment.services.recovery import engine_call
+from assignment.services.recovery import engine_call, with_repair
 from assignment.services.release import call_end
 from audit.services import Actor
 from callcenter.errors import ApplicationError
@@ -119,7 +119,10 @@ def call_complete(*, call: Call, outcome: str | None = None, rng: random.Random 
         )
     if outcome is None:
         outcome = outcome_draw(call=call, rng=rng)
-    return call_end(call_id=call.id, final_status=Call.Status.COMPLETED, end_reason="completed", outcome=outcome)
+    chosen = outcome
+    return with_repair(
+        lambda: call_end(call_id=call.id, final_status=Call.Status.COMPLETED, end_reason="completed", outcome=chosen)
+    )
 
 
 def call_cancel(*, call: Call, actor: Actor) -> Call:
@@ -134,7 +137,7 @@ def call_cancel(*, call: Call, actor: Actor) -> Call:
             continue  # it was just handed to an agent: hang up instead
         if current == Call.Status.ASSIGNED:
             try:
-                call_end(call_id=call.id, final_status=Call.Status.CANCELLED, end_reason="hung_up")
+                with_repair(lambda: call_end(call_id=call.id, final_status=Call.Status.CANCELLED, end_reason="hung_up"))
                 break
             except ApplicationError as error:
                 if error.code != "invalid_call_state":

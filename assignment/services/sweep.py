@@ -21,7 +21,7 @@ from django.utils import timezone
 from agents.models import Agent
 from assignment.services.assign import match_waiting_calls
 from assignment.services.config import routing_config
-from assignment.services.recovery import engine_drift, engine_rebuild
+from assignment.services.recovery import engine_drift, engine_rebuild, with_repair
 from assignment.services.release import wrap_up_finish
 from calls.models import Call
 from calls.services import call_abandon
@@ -49,7 +49,7 @@ def sweep_tenant(*, now: datetime.datetime | None = None, check_drift: bool = Tr
     for agent_id in Agent.objects.filter(status=Agent.Status.WRAP_UP, wrap_up_ends_at__lte=now).values_list("id", flat=True)[:1000]:
         if wrap_up_finish(agent_id=agent_id, now=now):
             report.wrap_ups_ended += 1
-    report.paired = match_waiting_calls()
+    report.paired = with_repair(match_waiting_calls)
     if check_drift:
         report.rebuilt = _repair_drift(report)
     return report

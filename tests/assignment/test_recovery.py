@@ -1,0 +1,147 @@
+"""Postgres is the source of truth: Redis losing its data (restart, flush) mid-traffic loses no
+call and doubles no agent; a failed Postgres write undoes the claim; reconcile rebuilds."""
+
+from __future__ import annotations
+
+import threading
+from io import StringIO
+from unittest import mock
+
+import pytest
+import redis
+from django.core.management import call_command
+from django.db import DatabaseError, connection
+from django_tenants.utils import schema_context
+
+from agents.models import Agent
+from assignment import engine
+from assignment.keys import TenantKeys
+from assignment.services.recovery import engine_drift
+from calls.models import Call
+from tests.assignment.test_concurrency import check_invariants
+from tests.factories import make_agent, make_call
+from tests.helpers import ApiClient
+
+
+class RedisLossTests:
+    def test_it_rebuilds_when_the_epoch_is_gone_and_keeps_every_call(self, alpha) -> None:
+        client = alpha.client()
+        for n in range(3):
+            client.post("/agents", {"name": f"a{n}", "agent_type": "agente_tipo_1", "status": "AVAILABLE"})
+        first = [client.post("/calls", {"phone_number": f"+3462000000{n}", "call_type": "llamada_tipo_1"}).json() for n in range(5)]
+        assert [c["status"] for c in first] == ["ASSIGNED"] * 3 + ["QUEUED"] * 2
+        engine.forget_tenant(schema_name=alpha.schema_name)  # as after a Redis restart
+        # The next call triggers the rebuild: it must queue behind the two waiting calls.
+        third = client.post("/calls", {"phone_number": "+34620000009", "call_type": "llamada_tipo_1"})
+        assert third.status_code == 202
+        with schema_context(alpha.schema_name):
+            snap = engine.snapshot(schema_name=alpha.schema_name)
+            assert snap.queue == [first[3]["id"], first[4]["id"], third.json()["id"]]
+            assert sorted(snap.calls.values()) == sorted(c["id"] for c in first[:3])
+        # Completing a call after the loss hands its agent the oldest waiting call.
+        done = client.post(f"/calls/{first[0]['id']}/complete", {"outcome": "OK"})
+        assert done.status_code == 200
+        assert client.get(f"/calls/{first[3]['id']}").json()["agent_id"] == first[0]["agent_id"]
+        check_invariants(alpha.schema_name)
+
+    def test_a_flush_in_the_middle_of_concurrent_traffic_loses_nothing(self, alpha) -> None:
+        client = alpha.client()
+        for n in range(5):
+            client.post("/agents", {"name": f"f{n}", "agent_type": "agente_tipo_2", "status": "AVAILABLE"})
+        errors: list[str] = []
+        created: list[str] = []
+        stop = threading.Event()
+
+        def traffic(seed: int) -> None:
+            api = ApiClient(key=alpha.api_key)
+            try:
+                n = 0
+                while not stop.is_set() and n < 60:
+                    response = api.post("/calls", {"phone_number": f"+346300{seed}{n:04d}", "call_type": "llamada_tipo_2"})
+                    if response.status_code not in (201, 202):
+                        errors.append(f"{response.status_code} {response.content[:200]!r}")
+                    else:
+                        created.append(response.json()["id"])
+                    assigned = api.get("/calls?status=ASSIGNED&page_size=5").json()["results"]
+                    if assigned:
+                        done = api.post(f"/calls/{assigned[0]['id']}/complete", {"outcome": "KO"})
+                        if done.status_code != 200:
+                            errors.append(f"complete {done.status_code} {done.content[:200]!r}")
+                    n += 1
+            except Exception as exc:  # collected and asserted on below
+                errors.append(repr(exc))
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=traffic, args=(seed,)) for seed in range(4)]
+        for thread in threads:
+            thread.start()
+        for _ in range(3):
+            threading.Event().wait(0.3)
+            engine.forget_tenant(schema_name=alpha.schema_name)  # Redis loses everything, again
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert errors == []
+        with schema_context(alpha.schema_name):
+            statuses = dict(Call.objects.filter(id__in=created).values_list("id", "status"))
+        assert len(statuses) == len(created) and len(created) > 20
+        # Every call the API accepted still exists in exactly one state; Redis agrees with Postgres.
+        check_invariants(alpha.schema_name)
+
+
+class FailedWriteTests:
+    def test_a_failed_postgres_write_undoes_the_claim(self, in_alpha) -> None:
+        agent = make_agent(name="kept")
+        from assignment.models import Assignment
+
+        with mock.patch.object(Assignment.objects, "create", side_effect=DatabaseError("disk full")):
+            with pytest.raises(DatabaseError):
+                make_call()
+        # Nothing half-assigned: no call row, the agent is free in both stores with its old clock.
+        assert Call.objects.count() == 0
+        agent_row = Agent.objects.get(id=agent.id)
+        assert agent_row.status == Agent.Status.AVAILABLE
+        snap = engine.snapshot(schema_name=in_alpha.schema_name)
+        assert snap.idle == [(str(agent.id), engine.to_ms(agent_row.idle_since.timestamp()))]
+        assert not engine_drift()
+        assert make_call().agent_id == agent.id
+
+    def test_a_failed_write_of_a_queued_call_leaves_nothing_in_the_queue(self, in_alpha) -> None:
+        with mock.patch.object(Call, "save", side_effect=DatabaseError("boom")):
+            with pytest.raises(DatabaseError):
+                make_call()
+        assert engine.snapshot(schema_name=in_alpha.schema_name).queue == []
+
+    def test_redis_down_gives_a_503_and_changes_nothing(self, alpha) -> None:
+        client = alpha.client()
+        dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, decode_responses=True)
+        with mock.patch.object(engine, "_client", dead), mock.patch.object(engine, "_scripts", {}):
+            response = client.post("/calls", {"phone_number": "+34600111222", "call_type": "llamada_tipo_1"})
+            assert client.get("/agents").status_code == 200  # reads still work from Postgres
+        assert response.status_code == 503
+        assert response.json()["code"] == "engine_unavailable"
+        with schema_context(alpha.schema_name):
+            assert Call.objects.count() == 0
+
+
+class ReconcileCommandTests:
+    def test_it_repairs_drift_and_reports_it(self, in_alpha) -> None:
+        make_agent(name="x")
+        make_call()
+        keys = TenantKeys(in_alpha.schema_name)
+        engine.client().delete(keys.agent_call)  # corrupt Redis behind the engine's back
+        assert engine_drift()
+        out = StringIO()
+        call_command("reconcile", "--tenant", "alpha", stdout=out)
+        assert "agents differ" in out.getvalue() and "rebuilt; in sync" in out.getvalue()
+        assert not engine_drift()
+
+    def test_check_mode_fails_on_drift_without_changing_anything(self, in_alpha) -> None:
+        make_agent(name="x")
+        engine.client().delete(TenantKeys(in_alpha.schema_name).idle)
+        from django.core.management.base import CommandError
+
+        with pytest.raises(CommandError):
+            call_command("reconcile", "--tenant", "alpha", "--check", stdout=StringIO())
+        assert engine_drift()
