@@ -29,7 +29,16 @@ class AgentAdmin(admin.ModelAdmin[Agent]):
     list_display = ("name", "agent_type", "status", "idle_since", "calls_handled", "calls_ok", "calls_ko")
     list_filter = ("status", "agent_type")
     search_fields = ("name",)
-    fields = ("name", "agent_type", "status", "idle_since", "calls_handled", "calls_ok", "calls_ko", "talk_time_seconds")
+    fields = (
+        "name",
+        "agent_type",
+        "status",
+        "idle_since",
+        "calls_handled",
+        "calls_ok",
+        "calls_ko",
+        "talk_time_seconds",
+    )
     readonly_fields = ("status", "idle_since", "calls_handled", "calls_ok", "calls_ko", "talk_time_seconds")
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:

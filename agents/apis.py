@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
@@ -19,7 +20,7 @@ from callcenter.pagination import Pagination
 class AgentOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
     id = serializers.UUIDField()
     name = serializers.CharField()
-    agent_type = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    agent_type: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     status = serializers.ChoiceField(choices=Agent.Status.choices)
     idle_since = serializers.DateTimeField(allow_null=True)
     wrap_up_ends_at = serializers.DateTimeField(allow_null=True)
@@ -39,7 +40,7 @@ def _agent_type_or_400(slug: str) -> Any:
     return agent_type
 
 
-def _agent_or_404(agent_id: object) -> Agent:
+def _agent_or_404(agent_id: uuid.UUID) -> Agent:
     agent = agent_get(agent_id=agent_id)
     if agent is None:
         raise not_found("agent", "agent_not_found")

@@ -66,9 +66,7 @@ class Agent(models.Model):
             # GET /agents/available: available agents, longest idle first (ties by id).
             models.Index(fields=["status", "idle_since", "id"], name="agent_status_idle_idx"),
             # The sweeper: wrap-ups that are over.
-            models.Index(
-                fields=["wrap_up_ends_at"], name="agent_wrap_up_end_idx", condition=Q(status="WRAP_UP")
-            ),
+            models.Index(fields=["wrap_up_ends_at"], name="agent_wrap_up_end_idx", condition=Q(status="WRAP_UP")),
         ]
 
     def __str__(self) -> str:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import uuid
+
 from django.db.models import QuerySet
 
 from agents.models import Agent, AgentType
@@ -19,7 +21,7 @@ def agent_list_available() -> QuerySet[Agent]:
     return Agent.objects.select_related("agent_type").filter(status=Agent.Status.AVAILABLE).order_by("idle_since", "id")
 
 
-def agent_get(*, agent_id: object) -> Agent | None:
+def agent_get(*, agent_id: uuid.UUID | str) -> Agent | None:
     return Agent.objects.select_related("agent_type").filter(id=agent_id).first()
 
 

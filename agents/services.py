@@ -111,7 +111,9 @@ def agent_set_status(*, agent: Agent, status: str, force: bool = False, actor: A
                     message="The agent is on a call; end the call first or pass force=true.",
                     status=409,
                 )
-            active = Call.objects.filter(agent_id=agent.id, status=Call.Status.ASSIGNED).values_list("id", flat=True).first()
+            active = (
+                Call.objects.filter(agent_id=agent.id, status=Call.Status.ASSIGNED).values_list("id", flat=True).first()
+            )
             if active is not None:
                 # Locks the call, then the agent (the same order as every call end).
                 try:
@@ -145,7 +147,11 @@ def agent_set_status(*, agent: Agent, status: str, force: bool = False, actor: A
                 agent_take_off(agent=locked, status=status)
             if before != locked.status:
                 audit_record(
-                    actor=actor, action="agent.status", obj=locked, before={"status": before}, after={"status": locked.status}
+                    actor=actor,
+                    action="agent.status",
+                    obj=locked,
+                    before={"status": before},
+                    after={"status": locked.status},
                 )
         return Agent.objects.select_related("agent_type").get(id=agent.id)
 

@@ -8,7 +8,12 @@ from django.template.response import TemplateResponse
 
 from agents.models import AgentType
 from assignment.models import Assignment, ConversionRate, RoutingSettings
-from assignment.services.config import SETTINGS_FIELDS, conversion_matrix_update, routing_config, routing_settings_update
+from assignment.services.config import (
+    SETTINGS_FIELDS,
+    conversion_matrix_update,
+    routing_config,
+    routing_settings_update,
+)
 from audit.services import Actor
 from callcenter.admin_sites import tenant_admin_site
 from callcenter.errors import ApplicationError
@@ -35,7 +40,9 @@ class RoutingSettingsAdmin(admin.ModelAdmin[RoutingSettings]):
 
     def save_model(self, request: HttpRequest, obj: RoutingSettings, form: Any, change: bool) -> None:
         try:
-            routing_settings_update(changes={name: getattr(obj, name) for name in SETTINGS_FIELDS}, actor=_actor(request))
+            routing_settings_update(
+                changes={name: getattr(obj, name) for name in SETTINGS_FIELDS}, actor=_actor(request)
+            )
         except ApplicationError as error:
             messages.error(request, error.message)
 
@@ -65,7 +72,7 @@ class ConversionMatrixAdmin(admin.ModelAdmin[ConversionRate]):
                         row[call_type.slug] = float(raw)
                     except ValueError:
                         row[call_type.slug] = raw
-                        errors.append(f"{agent_type.slug} × {call_type.slug}: {raw!r} is not a number")
+                        errors.append(f"{agent_type.slug} x {call_type.slug}: {raw!r} is not a number")
                 submitted[agent_type.slug] = row
             if not errors:
                 try:
@@ -76,7 +83,10 @@ class ConversionMatrixAdmin(admin.ModelAdmin[ConversionRate]):
                     errors.append(error.message)
             matrix = submitted
         rows = [
-            (agent_type, [(call_type, matrix.get(agent_type.slug, {}).get(call_type.slug, "")) for call_type in call_types])
+            (
+                agent_type,
+                [(call_type, matrix.get(agent_type.slug, {}).get(call_type.slug, "")) for call_type in call_types],
+            )
             for agent_type in agent_types
         ]
         context = {

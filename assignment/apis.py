@@ -26,30 +26,29 @@ from assignment.services.config import (
     type_rename,
 )
 from callcenter.actors import actor_from_request
-from callcenter.api import StrictSerializer, not_found, validated
+from callcenter.api import NumberField, StrictSerializer, not_found, validated
 from calls.models import CallType
 from calls.selectors import call_type_get, call_type_list
 
 
-
-def _rate() -> serializers.FloatField:
-    return serializers.FloatField(min_value=0.0, max_value=1.0)
+def _rate() -> NumberField:
+    return NumberField(min_value=0.0, max_value=1.0)
 
 
 class ConfigSerializer(StrictSerializer):
     strategy = serializers.ChoiceField(choices=Strategy.choices)
     max_queue_length = serializers.IntegerField(min_value=0, max_value=1_000_000)
     max_wait_seconds = serializers.IntegerField(min_value=1, max_value=86_400)
-    wrap_up_seconds = serializers.FloatField(min_value=0, max_value=3_600)
+    wrap_up_seconds = NumberField(min_value=0, max_value=3_600)
     duration_model = serializers.ChoiceField(choices=DurationModel.choices)
-    duration_mean_seconds = serializers.FloatField(min_value=0.001, max_value=86_400)
-    duration_std_seconds = serializers.FloatField(min_value=0, max_value=86_400)
-    duration_min_seconds = serializers.FloatField(min_value=0, max_value=86_400)
-    duration_max_seconds = serializers.FloatField(min_value=0.001, max_value=86_400)
-    time_scale = serializers.FloatField(min_value=0.001, max_value=100_000)
-    max_assignment_time_ms = serializers.FloatField(min_value=0.001, max_value=60_000)
+    duration_mean_seconds = NumberField(min_value=0.001, max_value=86_400)
+    duration_std_seconds = NumberField(min_value=0, max_value=86_400)
+    duration_min_seconds = NumberField(min_value=0, max_value=86_400)
+    duration_max_seconds = NumberField(min_value=0.001, max_value=86_400)
+    time_scale = NumberField(min_value=0.001, max_value=100_000)
+    max_assignment_time_ms = NumberField(min_value=0.001, max_value=60_000)
     service_level_seconds = serializers.IntegerField(min_value=1, max_value=3_600)
-    call_type_mix = serializers.DictField(child=serializers.FloatField(min_value=0))
+    call_type_mix = serializers.DictField(child=NumberField(min_value=0))
     updated_at = serializers.DateTimeField(read_only=True)
 
 
@@ -63,7 +62,9 @@ class ConfigApi(APIView):
         summary="Change routing settings (fields left out keep their value)",
         request=ConfigSerializer(partial=True),
         responses={200: ConfigSerializer},
-        examples=[OpenApiExample("strategy", value={"strategy": "best_conversion", "wrap_up_seconds": 5}, request_only=True)],
+        examples=[
+            OpenApiExample("strategy", value={"strategy": "best_conversion", "wrap_up_seconds": 5}, request_only=True)
+        ],
     )
     def put(self, request: Request) -> Response:
         data = validated(ConfigSerializer, request, partial=True)
@@ -78,7 +79,7 @@ class ConfigApi(APIView):
 
 
 class MatrixSerializer(StrictSerializer):
-    matrix = serializers.DictField(child=serializers.DictField(child=serializers.FloatField()))
+    matrix = serializers.DictField(child=serializers.DictField(child=NumberField()))
 
 
 class ConversionMatrixApi(APIView):
@@ -134,7 +135,9 @@ def _call_type_or_404(slug: str) -> CallType:
 
 
 class AgentTypeListApi(APIView):
-    @extend_schema(operation_id="agent_types_list", summary="Agent types", responses={200: AgentTypeOutputSerializer(many=True)})
+    @extend_schema(
+        operation_id="agent_types_list", summary="Agent types", responses={200: AgentTypeOutputSerializer(many=True)}
+    )
     def get(self, request: Request) -> Response:
         return Response(AgentTypeOutputSerializer(agent_type_list(), many=True).data)
 
@@ -154,13 +157,18 @@ class AgentTypeCreateApi(APIView):
     def post(self, request: Request) -> Response:
         data = validated(AgentTypeCreateApi.InputSerializer, request)
         created = agent_type_create(
-            slug=data["slug"], name=data["name"], conversion_rates=data["conversion_rates"], actor=actor_from_request(request)
+            slug=data["slug"],
+            name=data["name"],
+            conversion_rates=data["conversion_rates"],
+            actor=actor_from_request(request),
         )
         return Response(AgentTypeOutputSerializer(created).data, status=status.HTTP_201_CREATED)
 
 
 class AgentTypeDetailApi(APIView):
-    @extend_schema(operation_id="agent_types_retrieve", summary="An agent type", responses={200: AgentTypeOutputSerializer})
+    @extend_schema(
+        operation_id="agent_types_retrieve", summary="An agent type", responses={200: AgentTypeOutputSerializer}
+    )
     def get(self, request: Request, slug: str) -> Response:
         return Response(AgentTypeOutputSerializer(_agent_type_or_404(slug)).data)
 
@@ -170,7 +178,9 @@ class AgentTypeUpdateApi(APIView):
         name = serializers.CharField(max_length=100)
 
     @extend_schema(
-        operation_id="agent_types_update", summary="Rename an agent type", request=InputSerializer,
+        operation_id="agent_types_update",
+        summary="Rename an agent type",
+        request=InputSerializer,
         responses={200: AgentTypeOutputSerializer},
     )
     def patch(self, request: Request, slug: str) -> Response:
@@ -188,7 +198,9 @@ class AgentTypeDeleteApi(APIView):
 
 
 class CallTypeListApi(APIView):
-    @extend_schema(operation_id="call_types_list", summary="Call types", responses={200: CallTypeOutputSerializer(many=True)})
+    @extend_schema(
+        operation_id="call_types_list", summary="Call types", responses={200: CallTypeOutputSerializer(many=True)}
+    )
     def get(self, request: Request) -> Response:
         return Response(CallTypeOutputSerializer(call_type_list(), many=True).data)
 
@@ -197,7 +209,7 @@ class CallTypeCreateApi(APIView):
     class InputSerializer(StrictSerializer):
         slug = serializers.SlugField(max_length=50)
         name = serializers.CharField(max_length=100)
-        mix_weight = serializers.FloatField(min_value=0, required=False, default=0.0)
+        mix_weight = NumberField(min_value=0, required=False, default=0.0)
         conversion_rates = serializers.DictField(child=_rate(), help_text="P(OK) for every agent type.")
 
     @extend_schema(
@@ -227,11 +239,13 @@ class CallTypeDetailApi(APIView):
 class CallTypeUpdateApi(APIView):
     class InputSerializer(StrictSerializer):
         name = serializers.CharField(max_length=100, required=False)
-        mix_weight = serializers.FloatField(min_value=0, required=False)
+        mix_weight = NumberField(min_value=0, required=False)
 
     @extend_schema(
-        operation_id="call_types_update", summary="Rename a call type or change its mix weight",
-        request=InputSerializer, responses={200: CallTypeOutputSerializer},
+        operation_id="call_types_update",
+        summary="Rename a call type or change its mix weight",
+        request=InputSerializer,
+        responses={200: CallTypeOutputSerializer},
     )
     def patch(self, request: Request, slug: str) -> Response:
         call_type = _call_type_or_404(slug)

@@ -131,7 +131,9 @@ def run_open_loop(
                     if status == 201:
                         work.put((time.perf_counter(), "complete", target, body["id"]))
                 else:
-                    status, body = connection.request("POST", f"/calls/{call_id}/complete", target.api_key, {"outcome": "OK"})
+                    status, body = connection.request(
+                        "POST", f"/calls/{call_id}/complete", target.api_key, {"outcome": "OK"}
+                    )
                     elapsed = (time.perf_counter() - scheduled) * 1000
                     with results.lock:
                         results.complete_ms[target.slug].append(elapsed)
@@ -180,17 +182,18 @@ def run_open_loop(
 def _complete_pending(base_url: str, targets: list[TenantTarget], results: Results) -> None:
     """Queued calls were handed to agents as others completed: complete those too, until none is open."""
     connection = _Connection(base_url)
-    by_slug = {t.slug: t for t in targets}
     for _ in range(200):
         open_any = False
-        for slug, target in by_slug.items():
-            status, body = connection.request("GET", "/calls?status=ASSIGNED&page_size=500", target.api_key, None)
+        for target in targets:
+            _, body = connection.request("GET", "/calls?status=ASSIGNED&page_size=500", target.api_key, None)
             for call in body.get("results", []):
                 open_any = True
-                code, answer = connection.request("POST", f"/calls/{call['id']}/complete", target.api_key, {"outcome": "OK"})
+                code, answer = connection.request(
+                    "POST", f"/calls/{call['id']}/complete", target.api_key, {"outcome": "OK"}
+                )
                 if code != 200:
                     results.errors.append(f"drain complete {code} {str(answer)[:200]}")
-            status, body = connection.request("GET", "/calls?status=QUEUED&page_size=1", target.api_key, None)
+            _, body = connection.request("GET", "/calls?status=QUEUED&page_size=1", target.api_key, None)
             if body.get("count"):
                 open_any = True
         if not open_any:

@@ -101,7 +101,7 @@ def queue_score(*, priority: int, queued_at_ms: int) -> int:
 
 
 def to_ms(timestamp: float) -> int:
-    return int(round(timestamp * 1000))
+    return round(timestamp * 1000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +146,11 @@ def claim(
     kind = reply[0]
     if kind == "ASSIGNED":
         return ClaimResult(
-            "ASSIGNED", agent_id=reply[1], candidates=int(reply[2]), idle_since_ms=int(float(reply[3])), redis_ms=redis_ms
+            "ASSIGNED",
+            agent_id=reply[1],
+            candidates=int(reply[2]),
+            idle_since_ms=int(float(reply[3])),
+            redis_ms=redis_ms,
         )
     if kind == "QUEUED":
         return ClaimResult("QUEUED", queue_position=int(reply[1]), queue_length=int(reply[2]), redis_ms=redis_ms)
@@ -249,7 +253,9 @@ def match(*, schema_name: str, type_ids: Sequence[int]) -> MatchResult | None:
     reply = _run("match", TenantKeys(schema_name), type_ids, [])
     if reply[0] != "ASSIGNED":
         return None
-    return MatchResult(call_id=reply[1], agent_id=reply[2], candidates=int(reply[3]), idle_since_ms=int(float(reply[4])))
+    return MatchResult(
+        call_id=reply[1], agent_id=reply[2], candidates=int(reply[3]), idle_since_ms=int(float(reply[4]))
+    )
 
 
 @dataclass(frozen=True, slots=True)

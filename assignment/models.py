@@ -72,7 +72,7 @@ class ConversionRate(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.agent_type_id}×{self.call_type_id}={self.p_ok}"
+        return f"{self.agent_type_id}x{self.call_type_id}={self.p_ok}"
 
 
 class Assignment(models.Model):
@@ -90,7 +90,9 @@ class Assignment(models.Model):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            models.UniqueConstraint(fields=["call"], condition=Q(ended_at__isnull=True), name="assignment_open_per_call"),
+            models.UniqueConstraint(
+                fields=["call"], condition=Q(ended_at__isnull=True), name="assignment_open_per_call"
+            ),
             models.UniqueConstraint(
                 fields=["agent"], condition=Q(ended_at__isnull=True), name="assignment_open_per_agent"
             ),

@@ -5,8 +5,9 @@ public admin never lists one tenant's rows: each urlconf mounts only its own sit
 """
 
 from django.contrib.admin import AdminSite
-from django.db import connection
 from django.http import HttpRequest
+
+from callcenter.tenancy import current_schema, tenant_connection
 
 
 class PublicAdminSite(AdminSite):
@@ -15,7 +16,7 @@ class PublicAdminSite(AdminSite):
     index_title = "Tenants, domains and API keys"
 
     def has_permission(self, request: HttpRequest) -> bool:
-        return connection.schema_name == "public" and super().has_permission(request)
+        return current_schema() == "public" and super().has_permission(request)
 
 
 class TenantAdminSite(AdminSite):
@@ -24,11 +25,11 @@ class TenantAdminSite(AdminSite):
 
     @property
     def site_header(self) -> str:  # type: ignore[override]
-        tenant = getattr(connection, "tenant", None)
+        tenant = getattr(tenant_connection(), "tenant", None)
         return f"Callcenter · {getattr(tenant, 'name', '')}"
 
     def has_permission(self, request: HttpRequest) -> bool:
-        return connection.schema_name != "public" and super().has_permission(request)
+        return current_schema() != "public" and super().has_permission(request)
 
 
 public_admin_site = PublicAdminSite(name="public_admin")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.views import APIView
@@ -19,6 +20,16 @@ class StrictSerializer(serializers.Serializer):  # type: ignore[type-arg]
             unknown = sorted(set(data) - set(self.fields))
             if unknown:
                 raise serializers.ValidationError({name: ["Unknown field."] for name in unknown}, code="unknown_field")
+        return super().to_internal_value(data)
+
+
+class NumberField(serializers.FloatField):
+    """A JSON number. DRF's FloatField takes ``true`` as 1.0 (``float(True)``); a rate or a
+    setting sent as a boolean is a client bug, so it is refused like any other non-number."""
+
+    def to_internal_value(self, data: Any) -> float:
+        if isinstance(data, bool):
+            self.fail("invalid")
         return super().to_internal_value(data)
 
 
@@ -42,3 +53,13 @@ def composite(name: str, *views: type[APIView]) -> type[APIView]:
     """One view class for one path served by several single-operation APIs (GET list + POST create):
     each operation stays its own class, with its own serializers and schema."""
     return type(name, views, {"__doc__": " / ".join(v.__name__ for v in views)})
+
+
+class AutoSchema(SpectacularAutoSchema):
+    """Names a nested serializer after the API that owns it (``AgentCreateApi.InputSerializer`` ->
+    ``AgentCreateInput``): by class name alone, every ``InputSerializer`` is one component and the
+    document shows one API's body for all of them."""
+
+    def get_serializer_name(self, serializer: serializers.Serializer, direction: str) -> str:  # type: ignore[type-arg]
+        owner, _, name = type(serializer).__qualname__.rpartition(".")
+        return f"{owner.removesuffix('Api')}{name}" if owner else name

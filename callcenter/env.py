@@ -61,7 +61,9 @@ def env_int(
     return value
 
 
-def env_float(name: str, default: float, *, minimum: float | None = None, environ: Mapping[str, str] | None = None) -> float:
+def env_float(
+    name: str, default: float, *, minimum: float | None = None, environ: Mapping[str, str] | None = None
+) -> float:
     source = os.environ if environ is None else environ
     raw = source.get(name)
     if raw is None:

@@ -87,7 +87,9 @@ def problem_response(
     headers: Mapping[str, str] | None = None,
 ) -> JsonResponse:
     """A plain Django problem response, for middleware and Django-level handlers."""
-    body = problem_body(status=status, code=code, detail=detail, instance=request.path if request else "", errors=errors)
+    body = problem_body(
+        status=status, code=code, detail=detail, instance=request.path if request else "", errors=errors
+    )
     response = JsonResponse(body, status=status, content_type=PROBLEM_CONTENT_TYPE)
     for name, value in (headers or {}).items():
         response[name] = value
@@ -176,8 +178,9 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         detail = str(exc.detail) if not isinstance(exc.detail, dict | list) else "Error."
         if isinstance(exc, drf.ParseError):
             detail = f"The request body is not valid JSON: {exc.detail}"
-        if isinstance(exc, drf.Throttled) and exc.wait is not None:
-            headers["Retry-After"] = str(max(1, int(exc.wait + 0.999)))
+        wait = getattr(exc, "wait", None)
+        if isinstance(exc, drf.Throttled) and wait is not None:
+            headers["Retry-After"] = str(max(1, int(wait + 0.999)))
     if getattr(exc, "auth_header", None):
         headers["WWW-Authenticate"] = exc.auth_header  # type: ignore[attr-defined]
     for name in ("WWW-Authenticate", "Retry-After"):

@@ -42,9 +42,13 @@ def check_workers(timeout: float = 1.0) -> dict[str, Any] | None:
 
 def health_report() -> dict[str, Any]:
     checks = {"database": timed(check_database), "redis": timed(check_redis)}
-    checks["workers"] = timed(check_workers) if checks["redis"]["status"] == "up" else {
-        "status": "down",
-        "error": "broker (Redis) unreachable",
-    }
+    checks["workers"] = (
+        timed(check_workers)
+        if checks["redis"]["status"] == "up"
+        else {
+            "status": "down",
+            "error": "broker (Redis) unreachable",
+        }
+    )
     down = [name for name, result in checks.items() if result["status"] != "up"]
     return {"status": "ok" if not down else "unavailable", "down": down, "checks": checks}

@@ -72,10 +72,14 @@ TENANT_APPS = [
     "assignment",
 ]
 
-INSTALLED_APPS = list(SHARED_APPS) + [app for app in TENANT_APPS if app not in SHARED_APPS] + [
-    "simulation",
-    "dashboard",
-]
+INSTALLED_APPS = (
+    list(SHARED_APPS)
+    + [app for app in TENANT_APPS if app not in SHARED_APPS]
+    + [
+        "simulation",
+        "dashboard",
+    ]
+)
 
 TENANT_MODEL = "tenants.Tenant"
 TENANT_DOMAIN_MODEL = "tenants.Domain"
@@ -192,7 +196,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "callcenter.pagination.Pagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "callcenter.api.AutoSchema",
     "EXCEPTION_HANDLER": "callcenter.errors.problem_exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
@@ -221,7 +225,6 @@ SPECTACULAR_SETTINGS = {
 # per-key rate limit (requests per second, with a burst of one second's worth).
 API_KEY_CACHE_SECONDS = env_int("API_KEY_CACHE_SECONDS", 5, minimum=0, maximum=60)
 API_RATE_LIMIT_PER_SECOND = env_int("API_RATE_LIMIT_PER_SECOND", 2000, minimum=0)
-
 
 
 def _celery_url(redis_url: str) -> str:

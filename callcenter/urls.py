@@ -61,7 +61,10 @@ api_urlpatterns = [
     path(
         "call-types/<slug:slug>",
         composite(
-            "CallTypeItemApi", config_apis.CallTypeDetailApi, config_apis.CallTypeUpdateApi, config_apis.CallTypeDeleteApi
+            "CallTypeItemApi",
+            config_apis.CallTypeDetailApi,
+            config_apis.CallTypeUpdateApi,
+            config_apis.CallTypeDeleteApi,
         ).as_view(),
         name="call-type",
     ),

@@ -24,7 +24,16 @@ class CallTypeAdmin(admin.ModelAdmin[CallType]):
 class CallAdmin(admin.ModelAdmin[Call]):
     """Read-only: calls change only through the engine."""
 
-    list_display = ("id", "masked_phone", "call_type", "priority", "status", "agent", "assignment_time_ms", "created_at")
+    list_display = (
+        "id",
+        "masked_phone",
+        "call_type",
+        "priority",
+        "status",
+        "agent",
+        "assignment_time_ms",
+        "created_at",
+    )
     list_filter = ("status", "call_type", "outcome")
     date_hierarchy = "created_at"
     exclude = ("phone_number",)

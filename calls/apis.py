@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
@@ -22,7 +23,7 @@ RETRY_AFTER_SECONDS = 5
 class CallOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
     id = serializers.UUIDField()
     phone_number = serializers.SerializerMethodField()
-    call_type = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    call_type: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     priority = serializers.IntegerField()
     external_id = serializers.CharField(allow_null=True)
     status = serializers.ChoiceField(choices=Call.Status.choices)
@@ -43,14 +44,14 @@ class CallOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
         return call.phone_number if self.context.get("full_phone") else call.phone_number_masked
 
 
-def _call_or_404(call_id: object) -> Call:
+def _call_or_404(call_id: uuid.UUID) -> Call:
     call = call_get(call_id=call_id)
     if call is None:
         raise not_found("call", "call_not_found")
     return call
 
 
-_CREATE_STATUS = {
+_CREATE_STATUS: dict[str, int] = {
     Call.Status.ASSIGNED: status.HTTP_201_CREATED,
     Call.Status.QUEUED: status.HTTP_202_ACCEPTED,
     Call.Status.SATURATED: status.HTTP_503_SERVICE_UNAVAILABLE,
@@ -157,7 +158,9 @@ class CallListApi(APIView):
 
 
 class CallDetailApi(APIView):
-    @extend_schema(operation_id="calls_retrieve", summary="A call (full phone number)", responses={200: CallOutputSerializer})
+    @extend_schema(
+        operation_id="calls_retrieve", summary="A call (full phone number)", responses={200: CallOutputSerializer}
+    )
     def get(self, request: Request, call_id: Any) -> Response:
         return Response(CallOutputSerializer(_call_or_404(call_id), context={"full_phone": True}).data)
 

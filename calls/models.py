@@ -48,14 +48,13 @@ class Call(models.Model):
     phone_number = EncryptedTextField()
     call_type = models.ForeignKey(CallType, on_delete=models.PROTECT, related_name="calls")
     priority = models.PositiveSmallIntegerField(default=0)
-    external_id = models.CharField(max_length=128, null=True, blank=True)
-    idempotency_key = models.CharField(max_length=255, null=True, blank=True, editable=False)
+    # NULL (not "") when absent, so that the partial unique constraints below ignore it.
+    external_id = models.CharField(max_length=128, null=True, blank=True)  # noqa: DJ001
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True, editable=False)  # noqa: DJ001
     request_fingerprint = models.CharField(max_length=64, blank=True, default="", editable=False)
     status = models.CharField(max_length=16, choices=Status.choices)
     end_reason = models.CharField(max_length=32, blank=True, default="")
-    agent = models.ForeignKey(
-        "agents.Agent", on_delete=models.SET_NULL, null=True, blank=True, related_name="calls"
-    )
+    agent = models.ForeignKey("agents.Agent", on_delete=models.SET_NULL, null=True, blank=True, related_name="calls")
     # Set by the service to the same instant as queued_at/assigned_at (not auto_now_add).
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
@@ -66,7 +65,8 @@ class Call(models.Model):
     planned_duration_seconds = models.FloatField(null=True, blank=True)
     expected_end_at = models.DateTimeField(null=True, blank=True)
     actual_duration_seconds = models.FloatField(null=True, blank=True)
-    outcome = models.CharField(max_length=2, choices=Outcome.choices, null=True, blank=True)
+    # NULL until the call is COMPLETED with an outcome (a check constraint ties the two).
+    outcome = models.CharField(max_length=2, choices=Outcome.choices, null=True, blank=True)  # noqa: DJ001
 
     class Meta:
         ordering = ["-created_at", "id"]

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime
+import uuid
 
 from django.db.models import QuerySet
 
@@ -29,7 +30,7 @@ def call_list(
     return calls
 
 
-def call_get(*, call_id: object) -> Call | None:
+def call_get(*, call_id: uuid.UUID | str) -> Call | None:
     return Call.objects.select_related("call_type", "agent").filter(id=call_id).first()
 
 

@@ -108,14 +108,18 @@ def outcome_draw(*, call: Call, rng: random.Random | None = None) -> str:
     return Call.Outcome.OK if (rng or random).random() < p_ok else Call.Outcome.KO
 
 
-def call_complete(*, call: Call, outcome: str | None = None, rng: random.Random | None = None, actor: Actor) -> tuple[Call, bool]:
+def call_complete(
+    *, call: Call, outcome: str | None = None, rng: random.Random | None = None, actor: Actor
+) -> tuple[Call, bool]:
     """End an active call as COMPLETED (outcome drawn from the matrix when omitted) and free the
     agent. Idempotent: completing a completed call returns it unchanged with ``False``."""
     if call.status == Call.Status.COMPLETED:
         return call, False
     if call.status != Call.Status.ASSIGNED:
         raise ApplicationError(
-            code="invalid_call_state", message=f"The call is {call.status}; only an ASSIGNED call can be completed.", status=409
+            code="invalid_call_state",
+            message=f"The call is {call.status}; only an ASSIGNED call can be completed.",
+            status=409,
         )
     if outcome is None:
         outcome = outcome_draw(call=call, rng=rng)
@@ -150,7 +154,7 @@ def call_cancel(*, call: Call, actor: Actor) -> Call:
     return refreshed
 
 
-def _leave_queue(*, call_id: object, status: str, end_reason: str) -> bool:
+def _leave_queue(*, call_id: uuid.UUID | str, status: str, end_reason: str) -> bool:
     """A waiting call ends without an agent (CANCELLED or ABANDONED). False if it is no longer waiting."""
     with transaction.atomic():
         now = timezone.now()
@@ -169,6 +173,6 @@ def _leave_queue(*, call_id: object, status: str, end_reason: str) -> bool:
     return True
 
 
-def call_abandon(*, call_id: object) -> bool:
+def call_abandon(*, call_id: uuid.UUID | str) -> bool:
     """A call that waited past max_wait_seconds becomes ABANDONED."""
     return _leave_queue(call_id=call_id, status=Call.Status.ABANDONED, end_reason="abandoned")

@@ -5,12 +5,12 @@ from typing import Any
 from django.contrib import admin, messages
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group, User
-from django.db import connection
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from audit.services import Actor
 from callcenter.admin_sites import public_admin_site, tenant_admin_site
+from callcenter.tenancy import current_schema
 from tenants.models import ApiKey, Domain, Tenant
 from tenants.services import apikey_create, apikey_revoke
 
@@ -81,9 +81,9 @@ class ApiKeyAdminBase(admin.ModelAdmin[ApiKey]):
 
 @admin.register(ApiKey, site=public_admin_site)
 class PublicApiKeyAdmin(ApiKeyAdminBase):
-    list_display = ("name", "tenant", "prefix", "scope", "created_at", "last_used_at", "revoked_at")
-    list_filter = ("scope", "tenant")
-    fields = ("tenant", *ApiKeyAdminBase.fields)
+    list_display = ("name", "tenant", "prefix", "scope", "created_at", "last_used_at", "revoked_at")  # type: ignore[assignment]
+    list_filter = ("scope", "tenant")  # type: ignore[assignment]
+    fields = ("tenant", *ApiKeyAdminBase.fields)  # type: ignore[assignment]
 
     def _tenant_for_new_key(self, request: HttpRequest, obj: ApiKey) -> Tenant:
         return obj.tenant
@@ -94,7 +94,7 @@ class TenantApiKeyAdmin(ApiKeyAdminBase):
     """A tenant admin manages its own tenant's keys only."""
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ApiKey]:
-        return super().get_queryset(request).filter(tenant_id=getattr(connection.tenant, "id", None))
+        return super().get_queryset(request).filter(tenant__schema_name=current_schema())
 
     def _tenant_for_new_key(self, request: HttpRequest, obj: ApiKey) -> Tenant:
-        return Tenant.objects.get(schema_name=connection.schema_name)
+        return Tenant.objects.get(schema_name=current_schema())

@@ -15,13 +15,13 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django_redis import get_redis_connection
 from redis.exceptions import RedisError
 
 from callcenter.errors import problem_response
 from callcenter.logging import tenant_var
+from callcenter.tenancy import tenant_connection
 from tenants.selectors import apikey_resolve, public_tenant, tenant_for_hostname
 from tenants.services import apikey_touch
 
@@ -41,7 +41,7 @@ class TenantResolutionMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        connection.set_schema_to_public()
+        tenant_connection().set_schema_to_public()
         request.api_key = None  # type: ignore[attr-defined]
         raw = raw_api_key(request)
         if raw is not None:
@@ -73,7 +73,7 @@ class TenantResolutionMiddleware:
             tenant = tenant_for_hostname(hostname=hostname) or public_tenant()
 
         request.tenant = tenant  # type: ignore[attr-defined]
-        connection.set_tenant(tenant)
+        tenant_connection().set_tenant(tenant)
         tenant_var.set(tenant.schema_name)
         if tenant.schema_name == settings.PUBLIC_SCHEMA_NAME:
             request.urlconf = settings.PUBLIC_SCHEMA_URLCONF  # type: ignore[attr-defined]

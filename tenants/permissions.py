@@ -3,10 +3,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 
+from callcenter.tenancy import current_schema
 from tenants.selectors import ResolvedKey
 
 
@@ -20,7 +20,7 @@ class HasTenantScope(BasePermission):
     message = "This API key may only read (scope 'read')."
 
     def has_permission(self, request: Request, view: Any) -> bool:
-        if connection.schema_name == settings.PUBLIC_SCHEMA_NAME:
+        if current_schema() == settings.PUBLIC_SCHEMA_NAME:
             return False
         user = request.user
         if user is None or not user.is_authenticated:

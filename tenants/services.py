@@ -36,7 +36,9 @@ class CreatedTenant:
     issued_key: IssuedKey
 
 
-def tenant_create(*, name: str, slug: str, admin_username: str = "admin", admin_password: str | None = None) -> CreatedTenant:
+def tenant_create(
+    *, name: str, slug: str, admin_username: str = "admin", admin_password: str | None = None
+) -> CreatedTenant:
     """Create a tenant: its schema (migrated), its domain ``<slug>.<TENANT_BASE_DOMAIN>``, default
     configuration (SPEC §2), a tenant admin user and a write-scope API key.
 
@@ -47,7 +49,10 @@ def tenant_create(*, name: str, slug: str, admin_username: str = "admin", admin_
     if not _SLUG.match(slug) or slug in _RESERVED_SLUGS or slug.startswith("pg_"):
         raise ApplicationError(
             code="invalid_slug",
-            message="slug must be 2-41 characters of lowercase letters, digits or _, starting with a letter, and not reserved.",
+            message=(
+                "slug must be 2-41 characters of lowercase letters, digits or _, "
+                "starting with a letter, and not reserved."
+            ),
         )
     if not name.strip():
         raise ApplicationError(code="validation_error", message="name must not be empty.")
@@ -59,7 +64,7 @@ def tenant_create(*, name: str, slug: str, admin_username: str = "admin", admin_
     try:
         domain = f"{slug}.{settings.TENANT_BASE_DOMAIN}"
         Domain.objects.create(tenant=tenant, domain=domain, is_primary=True)
-        pass  # XX domain_cache_forget(hostname=domain)  # a lookup made before now may have cached "no such host"
+        domain_cache_forget(hostname=domain)  # a lookup made before now may have cached "no such host"
         password = admin_password or secrets.token_urlsafe(12)
         with schema_context(tenant.schema_name):
             from assignment.services import config_seed_defaults
@@ -117,7 +122,9 @@ def apikey_revoke(*, api_key: ApiKey, actor: Actor) -> ApiKey:
         ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
         api_key.refresh_from_db()
         with schema_context(api_key.tenant.schema_name):
-            audit_record(actor=actor, action="apikey.revoke", obj=api_key, before={"revoked": False}, after={"revoked": True})
+            audit_record(
+                actor=actor, action="apikey.revoke", obj=api_key, before={"revoked": False}, after={"revoked": True}
+            )
     apikey_cache_forget(prefix=api_key.prefix)
     return api_key
 

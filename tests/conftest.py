@@ -57,7 +57,9 @@ def django_db_setup(django_test_environment: None, django_db_blocker: pytest.Fix
 
 
 @pytest.fixture(scope="session")
-def _session_tenants(django_db_setup: None, django_db_blocker: pytest.FixtureRequest) -> Iterator[dict[str, TenantFixture]]:
+def _session_tenants(
+    django_db_setup: None, django_db_blocker: pytest.FixtureRequest
+) -> Iterator[dict[str, TenantFixture]]:
     from tenants.services import tenant_create
 
     with django_db_blocker.unblock():  # type: ignore[attr-defined]

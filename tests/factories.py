@@ -23,14 +23,18 @@ class AgentTypeFactory(factory.django.DjangoModelFactory):
     name = factory.LazyAttribute(lambda o: o.slug.replace("_", " "))
 
 
-def make_agent(*, name: str = "agent", agent_type: str = "agente_tipo_1", status: str = Agent.Status.AVAILABLE) -> Agent:
+def make_agent(
+    *, name: str = "agent", agent_type: str = "agente_tipo_1", status: str = Agent.Status.AVAILABLE
+) -> Agent:
     return agent_create(name=name, agent_type=AgentTypeFactory(slug=agent_type), status=status, actor=TEST_ACTOR)
 
 
 _phone = iter(range(10**6))
 
 
-def make_call(*, call_type: str = "llamada_tipo_1", priority: int = 0, phone_number: str | None = None, **kwargs: object) -> Call:
+def make_call(
+    *, call_type: str = "llamada_tipo_1", priority: int = 0, phone_number: str | None = None, **kwargs: object
+) -> Call:
     number = phone_number or f"+3460{next(_phone):07d}"
     return call_create(
         phone_number=number,

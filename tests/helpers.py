@@ -13,7 +13,9 @@ class ApiClient:
         self.client = Client(HTTP_HOST=host)
         self.headers: dict[str, str] = {"Authorization": f"Bearer {key}"} if key else {}
 
-    def request(self, method: str, path: str, body: Any = None, *, raw: str | None = None, headers: dict[str, str] | None = None) -> Any:
+    def request(
+        self, method: str, path: str, body: Any = None, *, raw: str | None = None, headers: dict[str, str] | None = None
+    ) -> Any:
         data = raw if raw is not None else (json.dumps(body) if body is not None else None)
         kwargs: dict[str, Any] = {"headers": {**self.headers, **(headers or {})}}
         if data is not None:

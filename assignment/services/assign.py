@@ -28,6 +28,7 @@ from assignment.metrics import observe_assignment
 from assignment.models import Assignment
 from assignment.services.config import RoutingConfig
 from assignment.services.recovery import AgentConflict, engine_call, engine_rebuild
+from callcenter.tenancy import current_schema
 from calls.models import Call
 
 logger = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ def assign_new_call(*, call: Call, config: RoutingConfig, received_at: float, rn
 
                 def run(cfg: RoutingConfig) -> engine.ClaimResult:
                     return engine.claim(
-                        schema_name=connection.schema_name,
+                        schema_name=current_schema(),
                         call_id=str(call.id),
                         strategy=cfg.settings.strategy,
                         priority=call.priority,
@@ -78,7 +79,7 @@ def assign_new_call(*, call: Call, config: RoutingConfig, received_at: float, rn
                 claimed = engine_call(run)
                 _record_claim(call=call, claimed=claimed, strategy=config.settings.strategy, received_at=received_at)
             if claimed.outcome == "ASSIGNED":
-                observe_assignment(schema_name=connection.schema_name, milliseconds=call.assignment_time_ms or 0.0)
+                observe_assignment(schema_name=current_schema(), milliseconds=call.assignment_time_ms or 0.0)
             return call
         except AgentConflict:
             _undo(call=call, claimed=claimed)
@@ -142,7 +143,7 @@ def _undo(*, call: Call, claimed: engine.ClaimResult | None) -> None:
 
         def run(cfg: RoutingConfig) -> bool:
             return engine.unclaim(
-                schema_name=connection.schema_name,
+                schema_name=current_schema(),
                 call_id=str(call.id),
                 agent_id=claimed.agent_id,
                 idle_since_ms=claimed.idle_since_ms,
@@ -185,7 +186,7 @@ def record_queued_assignment(*, call_id: str, agent_id: str, candidates: int, st
     Assignment.objects.create(
         call_id=call_id, agent_id=agent_id, strategy=strategy, candidates=candidates, latency_ms=latency_ms
     )
-    schema_name = connection.schema_name
+    schema_name = current_schema()
     transaction.on_commit(lambda: observe_assignment(schema_name=schema_name, milliseconds=latency_ms))
     return True
 
@@ -197,7 +198,7 @@ def match_waiting_calls(*, limit: int = 1000) -> int:
         started = time.perf_counter()
 
         def run(cfg: RoutingConfig) -> engine.MatchResult | None:
-            return engine.match(schema_name=connection.schema_name, type_ids=cfg.type_ids)
+            return engine.match(schema_name=current_schema(), type_ids=cfg.type_ids)
 
         matched = engine_call(run)
         if matched is None:
@@ -214,12 +215,12 @@ def match_waiting_calls(*, limit: int = 1000) -> int:
             paired += 1
         else:
             # The call is gone: give the agent back its place (its old idle clock) in the line.
-            def undo(cfg: RoutingConfig) -> bool:
+            def undo(cfg: RoutingConfig, pair: engine.MatchResult = matched) -> bool:
                 return engine.unclaim(
-                    schema_name=connection.schema_name,
-                    call_id=matched.call_id,
-                    agent_id=matched.agent_id,
-                    idle_since_ms=matched.idle_since_ms,
+                    schema_name=current_schema(),
+                    call_id=pair.call_id,
+                    agent_id=pair.agent_id,
+                    idle_since_ms=pair.idle_since_ms,
                     type_ids=cfg.type_ids,
                 )
 

@@ -13,12 +13,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 
 from agents.models import Agent, AgentType
 from assignment.models import ConversionRate, RoutingSettings
 from audit.services import Actor, audit_record
 from callcenter.errors import ApplicationError
+from callcenter.tenancy import current_schema
 from calls.models import Call, CallType
 
 CONFIG_CACHE_SECONDS = 1.0
@@ -87,7 +88,7 @@ def _cache() -> dict[str, RoutingConfig]:
 
 def routing_config(*, force: bool = False) -> RoutingConfig:
     """The current tenant's configuration snapshot (cached for ``CONFIG_CACHE_SECONDS``)."""
-    schema_name = connection.schema_name
+    schema_name = current_schema()
     cache = _cache()
     cached = cache.get(schema_name)
     if cached is not None and not force and time.monotonic() - cached.loaded_at < CONFIG_CACHE_SECONDS:
@@ -110,7 +111,7 @@ def routing_config(*, force: bool = False) -> RoutingConfig:
 
 
 def routing_config_forget() -> None:
-    _cache().pop(connection.schema_name, None)
+    _cache().pop(current_schema(), None)
 
 
 def _after_config_change() -> None:
@@ -157,7 +158,9 @@ def routing_settings_update(*, changes: Mapping[str, Any], actor: Actor) -> Rout
             raise ApplicationError(
                 code="validation_error",
                 message="duration_max_seconds must be greater than duration_min_seconds.",
-                errors=[{"field": "duration_max_seconds", "message": "must exceed duration_min_seconds", "code": "invalid"}],
+                errors=[
+                    {"field": "duration_max_seconds", "message": "must exceed duration_min_seconds", "code": "invalid"}
+                ],
             )
         if not settings.duration_min_seconds <= settings.duration_mean_seconds <= settings.duration_max_seconds:
             raise ApplicationError(
@@ -178,7 +181,9 @@ def call_type_mix_update(*, mix: Mapping[str, float], actor: Actor) -> None:
     call_types = {c.slug: c for c in CallType.objects.all()}
     _require_exact_keys(mix, call_types, field="call_type_mix")
     if any(w < 0 for w in mix.values()) or sum(mix.values()) <= 0:
-        raise ApplicationError(code="validation_error", message="call_type_mix weights must be >= 0 with a positive sum.")
+        raise ApplicationError(
+            code="validation_error", message="call_type_mix weights must be >= 0 with a positive sum."
+        )
     total = float(sum(mix.values()))
     with transaction.atomic():
         before = {slug: c.mix_weight for slug, c in call_types.items()}
@@ -186,7 +191,9 @@ def call_type_mix_update(*, mix: Mapping[str, float], actor: Actor) -> None:
             CallType.objects.filter(pk=call_types[slug].pk).update(mix_weight=float(weight) / total)
         after = {slug: float(w) / total for slug, w in mix.items()}
         if before != after:
-            audit_record(actor=actor, action="config.call_type_mix", obj=RoutingSettings(id=1), before=before, after=after)
+            audit_record(
+                actor=actor, action="config.call_type_mix", obj=RoutingSettings(id=1), before=before, after=after
+            )
         _after_config_change()
 
 
@@ -229,14 +236,19 @@ def conversion_matrix_update(*, matrix: Mapping[str, Mapping[str, Any]], actor: 
         for call_slug, value in row.items():
             values[(agent_slug, call_slug)] = _check_rate(value, f"matrix.{agent_slug}.{call_slug}")
     with transaction.atomic():
-        before = {f"{r.agent_type.slug}/{r.call_type.slug}": r.p_ok for r in ConversionRate.objects.select_related("agent_type", "call_type")}
+        before = {
+            f"{r.agent_type.slug}/{r.call_type.slug}": r.p_ok
+            for r in ConversionRate.objects.select_related("agent_type", "call_type")
+        }
         for (agent_slug, call_slug), p_ok in values.items():
             ConversionRate.objects.update_or_create(
                 agent_type=agent_types[agent_slug], call_type=call_types[call_slug], defaults={"p_ok": p_ok}
             )
         after = {f"{a}/{c}": p for (a, c), p in values.items()}
         if before != after:
-            audit_record(actor=actor, action="config.conversion_matrix", obj=RoutingSettings(id=1), before=before, after=after)
+            audit_record(
+                actor=actor, action="config.conversion_matrix", obj=RoutingSettings(id=1), before=before, after=after
+            )
         _after_config_change()
     return {a: {c: values[(a, c)] for c in sorted(call_types)} for a in sorted(agent_types)}
 
@@ -258,7 +270,9 @@ def agent_type_create(*, slug: str, name: str, conversion_rates: Mapping[str, An
         ConversionRate.objects.bulk_create(
             ConversionRate(agent_type=agent_type, call_type=call_types[s], p_ok=p) for s, p in rates.items()
         )
-        audit_record(actor=actor, action="agent_type.create", obj=agent_type, after={"slug": slug, "name": name, "rates": rates})
+        audit_record(
+            actor=actor, action="agent_type.create", obj=agent_type, after={"slug": slug, "name": name, "rates": rates}
+        )
         _after_config_change()
     return agent_type
 
@@ -283,7 +297,9 @@ def call_type_create(
     return call_type
 
 
-def type_rename(*, obj: AgentType | CallType, name: str | None, mix_weight: float | None, actor: Actor) -> AgentType | CallType:
+def type_rename(
+    *, obj: AgentType | CallType, name: str | None, mix_weight: float | None, actor: Actor
+) -> AgentType | CallType:
     """Rename an agent or call type (slugs are stable ids and do not change); set a call type's weight."""
     before = {"name": obj.name}
     if name is not None:
@@ -317,7 +333,9 @@ def agent_type_delete(*, agent_type: AgentType, actor: Actor) -> None:
 def call_type_delete(*, call_type: CallType, actor: Actor) -> None:
     if Call.objects.filter(call_type=call_type).exists():
         raise ApplicationError(
-            code="call_type_in_use", message="Calls of this type exist; a call type with history cannot be removed.", status=409
+            code="call_type_in_use",
+            message="Calls of this type exist; a call type with history cannot be removed.",
+            status=409,
         )
     if CallType.objects.count() <= 1:
         raise ApplicationError(code="last_type", message="A tenant keeps at least one call type.", status=409)

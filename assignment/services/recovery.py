@@ -19,12 +19,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from agents.models import Agent
 from assignment import engine
 from assignment.services.config import RoutingConfig, routing_config
+from callcenter.tenancy import current_schema
 from calls.models import Call
 
 logger = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ def rebuild_input_from_postgres(*, config: RoutingConfig) -> engine.RebuildInput
         ):
             if agent_id in active:
                 busy.append((str(agent_id), type_id, str(active[agent_id])))
-            elif status == Agent.Status.AVAILABLE:
+            elif status == Agent.Status.AVAILABLE and idle_since is not None:  # a check constraint ensures it
                 idle.append((str(agent_id), type_id, engine.to_ms(idle_since.timestamp())))
             elif status == Agent.Status.BUSY:
                 # Holds a call in Postgres that is not ASSIGNED: cannot happen after the repair above.
@@ -75,6 +76,7 @@ def rebuild_input_from_postgres(*, config: RoutingConfig) -> engine.RebuildInput
             for call_id, priority, queued_at in Call.objects.filter(status=Call.Status.QUEUED).values_list(
                 "id", "priority", "queued_at"
             )
+            if queued_at is not None
         ]
     return engine.RebuildInput(idle=idle, busy=busy, other=other, queue=queue)
 
@@ -82,7 +84,7 @@ def rebuild_input_from_postgres(*, config: RoutingConfig) -> engine.RebuildInput
 def engine_rebuild(*, wait_seconds: float = 5.0) -> bool:
     """Rebuild the current tenant's Redis state from Postgres. Returns True if this call rebuilt it,
     False if another process did while we waited."""
-    schema_name = connection.schema_name
+    schema_name = current_schema()
     token = uuid.uuid4().hex
     deadline = time.monotonic() + wait_seconds
     while not engine.acquire_rebuild_lock(schema_name=schema_name, token=token):
@@ -145,12 +147,12 @@ class Drift:
 
 def engine_drift() -> Drift:
     """Compare Redis with Postgres for the current tenant (a consistent Redis snapshot, then Postgres)."""
-    snap = engine.snapshot(schema_name=connection.schema_name)
+    snap = engine.snapshot(schema_name=current_schema())
     active = {str(a): str(c) for a, c in Call.objects.filter(status=Call.Status.ASSIGNED).values_list("agent_id", "id")}
     agents: dict[str, tuple[str, str]] = {}
     idle_ids = {agent_id for agent_id, _ in snap.idle}
     seen: set[str] = set()
-    for agent_id, status, idle_since in Agent.objects.values_list("id", "status", "idle_since"):
+    for agent_id, status in Agent.objects.values_list("id", "status"):
         key = str(agent_id)
         seen.add(key)
         pg_view = f"BUSY:{active[key]}" if key in active else status

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import datetime
 import time
+import uuid
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -24,10 +25,11 @@ from assignment.services.assign import record_queued_assignment
 from assignment.services.config import RoutingConfig
 from assignment.services.recovery import AgentConflict, engine_call
 from callcenter.errors import ApplicationError
+from callcenter.tenancy import current_schema
 from calls.models import Call
 
 
-def agent_lock(*, agent_id: object) -> Agent:
+def agent_lock(*, agent_id: uuid.UUID | str) -> Agent:
     """Lock and return an agent row (inside a transaction)."""
     agent = Agent.objects.select_for_update().filter(id=agent_id).first()
     if agent is None:
@@ -47,9 +49,9 @@ def agent_make_available(*, agent: Agent, idle_since: datetime.datetime, expecte
     expected = expected_call_id
     for _ in range(100):
 
-        def run(cfg: RoutingConfig) -> engine.ReleaseResult:
+        def run(cfg: RoutingConfig, expected: str | None = expected) -> engine.ReleaseResult:
             return engine.release(
-                schema_name=connection.schema_name,
+                schema_name=current_schema(),
                 agent_id=str(agent.id),
                 agent_type_id=agent.agent_type_id,
                 idle_since_ms=engine.to_ms(idle_since.timestamp()),
@@ -79,13 +81,15 @@ def agent_make_available(*, agent: Agent, idle_since: datetime.datetime, expecte
     raise ApplicationError(code="engine_busy", message="Could not settle the agent; try again.", status=503)
 
 
-def agent_take_off(*, agent: Agent, status: str, expected_call_id: str | None = None, wrap_up_ends_at: datetime.datetime | None = None) -> Agent:
+def agent_take_off(
+    *, agent: Agent, status: str, expected_call_id: str | None = None, wrap_up_ends_at: datetime.datetime | None = None
+) -> Agent:
     """Take a locked agent out of the line: OFFLINE, BREAK or WRAP_UP (or REMOVED before a delete).
     Raises ``agent_busy`` (409) if Redis says it holds a call other than ``expected_call_id``."""
 
     def run(cfg: RoutingConfig) -> engine.SetStatusResult:
         return engine.set_status(
-            schema_name=connection.schema_name,
+            schema_name=current_schema(),
             agent_id=str(agent.id),
             status=status,
             agent_type_id=agent.agent_type_id,
@@ -110,7 +114,7 @@ def agent_take_off(*, agent: Agent, status: str, expected_call_id: str | None = 
 
 def call_end(
     *,
-    call_id: object,
+    call_id: uuid.UUID | str,
     final_status: str,
     end_reason: str,
     outcome: str | None = None,
@@ -136,6 +140,7 @@ def call_end(
                 status=409,
             )
         now = timezone.now()
+        assert call.agent_id is not None  # an ASSIGNED call has an agent (check constraint)
         agent = agent_lock(agent_id=call.agent_id)
         assert call.assigned_at is not None
         talk_seconds = max(0.0, (now - call.assigned_at).total_seconds())
@@ -144,7 +149,9 @@ def call_end(
         call.ended_at = now
         call.outcome = outcome if final_status == Call.Status.COMPLETED else None
         call.actual_duration_seconds = talk_seconds
-        call.save(update_fields=["status", "end_reason", "ended_at", "outcome", "actual_duration_seconds", "updated_at"])
+        call.save(
+            update_fields=["status", "end_reason", "ended_at", "outcome", "actual_duration_seconds", "updated_at"]
+        )
         Assignment.objects.filter(call_id=call.id, ended_at__isnull=True).update(ended_at=now)
         Agent.objects.filter(id=agent.id).update(
             calls_handled=F("calls_handled") + 1,
@@ -168,7 +175,7 @@ def call_end(
     return call, True
 
 
-def wrap_up_finish(*, agent_id: object, now: datetime.datetime | None = None) -> bool:
+def wrap_up_finish(*, agent_id: uuid.UUID | str, now: datetime.datetime | None = None) -> bool:
     """End an agent's wrap-up if it is over: the agent becomes available with idle_since = the end
     of wrap-up (call end + wrap_up_seconds). Idempotent; False when there was nothing to do."""
     with transaction.atomic():

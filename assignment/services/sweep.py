@@ -15,7 +15,6 @@ import logging
 from dataclasses import dataclass, field
 
 from django.core.cache import cache
-from django.db import connection
 from django.utils import timezone
 
 from agents.models import Agent
@@ -23,6 +22,7 @@ from assignment.services.assign import match_waiting_calls
 from assignment.services.config import routing_config
 from assignment.services.recovery import engine_drift, engine_rebuild, with_repair
 from assignment.services.release import wrap_up_finish
+from callcenter.tenancy import current_schema
 from calls.models import Call
 from calls.services import call_abandon
 
@@ -43,10 +43,14 @@ def sweep_tenant(*, now: datetime.datetime | None = None, check_drift: bool = Tr
     report = SweepReport()
     settings = routing_config().settings
     cutoff = now - datetime.timedelta(seconds=settings.max_wait_seconds)
-    for call_id in Call.objects.filter(status=Call.Status.QUEUED, queued_at__lte=cutoff).values_list("id", flat=True)[:1000]:
+    for call_id in Call.objects.filter(status=Call.Status.QUEUED, queued_at__lte=cutoff).values_list("id", flat=True)[
+        :1000
+    ]:
         if call_abandon(call_id=call_id):
             report.abandoned += 1
-    for agent_id in Agent.objects.filter(status=Agent.Status.WRAP_UP, wrap_up_ends_at__lte=now).values_list("id", flat=True)[:1000]:
+    for agent_id in Agent.objects.filter(status=Agent.Status.WRAP_UP, wrap_up_ends_at__lte=now).values_list(
+        "id", flat=True
+    )[:1000]:
         if wrap_up_finish(agent_id=agent_id, now=now):
             report.wrap_ups_ended += 1
     report.paired = with_repair(match_waiting_calls)
@@ -57,11 +61,13 @@ def sweep_tenant(*, now: datetime.datetime | None = None, check_drift: bool = Tr
 
 def _repair_drift(report: SweepReport) -> bool:
     drift = engine_drift()
-    key = f"sweep-drift:{connection.schema_name}"
+    key = f"sweep-drift:{current_schema()}"
     if not drift:
         cache.delete(key)
         return False
-    signature = repr(sorted(drift.agents.items())) + repr(drift.queue_missing_in_redis) + repr(drift.queue_extra_in_redis)
+    signature = (
+        repr(sorted(drift.agents.items())) + repr(drift.queue_missing_in_redis) + repr(drift.queue_extra_in_redis)
+    )
     previous = cache.get(key)
     if previous != signature:
         cache.set(key, signature, 30)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 import threading
 from collections import Counter, defaultdict
+from itertools import pairwise
 
 from django.db import connection
 from django_tenants.utils import schema_context
@@ -30,7 +31,11 @@ def _worker(key: str, agent_ids: list[str], seed: int, errors: list[str], status
             if roll < 0.5:
                 response = client.post(
                     "/calls",
-                    {"phone_number": f"+3461{seed:02d}{n:05d}", "call_type": f"llamada_tipo_{rng.randint(1, 4)}", "priority": rng.randint(0, 9)},
+                    {
+                        "phone_number": f"+3461{seed:02d}{n:05d}",
+                        "call_type": f"llamada_tipo_{rng.randint(1, 4)}",
+                        "priority": rng.randint(0, 9),
+                    },
                 )
             elif roll < 0.7:
                 calls = client.get("/calls?status=ASSIGNED&page_size=20").json()["results"]
@@ -44,7 +49,9 @@ def _worker(key: str, agent_ids: list[str], seed: int, errors: list[str], status
                 response = client.delete(f"/calls/{rng.choice(calls)['id']}")
             else:
                 status = rng.choice(["AVAILABLE", "BREAK", "OFFLINE", "AVAILABLE"])
-                response = client.put(f"/agents/{rng.choice(agent_ids)}/status", {"status": status, "force": rng.random() < 0.2})
+                response = client.put(
+                    f"/agents/{rng.choice(agent_ids)}/status", {"status": status, "force": rng.random() < 0.2}
+                )
             statuses[response.status_code] += 1
             if response.status_code >= 500 and response.status_code != 503:
                 errors.append(f"{response.status_code} {response.content[:300]!r}")
@@ -73,7 +80,7 @@ def check_invariants(schema_name: str) -> None:
         for agent_id, assignments in by_agent.items():
             open_ones = [a for a in assignments if a.ended_at is None]
             assert len(open_ones) <= 1, agent_id
-            for earlier, later in zip(assignments, assignments[1:], strict=False):
+            for earlier, later in pairwise(assignments):
                 assert earlier.ended_at is not None and earlier.ended_at <= later.created_at, agent_id
         # Each call was assigned at most once.
         per_call = Counter(Assignment.objects.values_list("call_id", flat=True))
@@ -90,13 +97,16 @@ class ConcurrencyTests:
         client = alpha.client()
         client.put("/config", {"max_queue_length": 15})
         agent_ids = [
-            client.post("/agents", {"name": f"r{n}", "agent_type": f"agente_tipo_{n % 4 + 1}", "status": "AVAILABLE"}).json()["id"]
+            client.post(
+                "/agents", {"name": f"r{n}", "agent_type": f"agente_tipo_{n % 4 + 1}", "status": "AVAILABLE"}
+            ).json()["id"]
             for n in range(6)
         ]
         errors: list[str] = []
         statuses: Counter[int] = Counter()
         threads = [
-            threading.Thread(target=_worker, args=(alpha.api_key, agent_ids, seed, errors, statuses)) for seed in range(THREADS)
+            threading.Thread(target=_worker, args=(alpha.api_key, agent_ids, seed, errors, statuses))
+            for seed in range(THREADS)
         ]
         for thread in threads:
             thread.start()
@@ -109,7 +119,9 @@ class ConcurrencyTests:
 
     def test_exactly_one_caller_wins_the_last_free_agent(self, alpha) -> None:
         client = alpha.client()
-        agent_id = client.post("/agents", {"name": "only", "agent_type": "agente_tipo_1", "status": "AVAILABLE"}).json()["id"]
+        agent_id = client.post(
+            "/agents", {"name": "only", "agent_type": "agente_tipo_1", "status": "AVAILABLE"}
+        ).json()["id"]
         results: list[tuple[int, str | None]] = []
         barrier = threading.Barrier(10)
 

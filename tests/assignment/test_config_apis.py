@@ -106,6 +106,8 @@ class ConfigApiTests:
             {"duration_max_seconds": 0.5},
             {"duration_mean_seconds": 5000},
             {"max_queue_length": "lots"},
+            {"wrap_up_seconds": True},
+            {"time_scale": True},
             {"colour": "blue"},
             {"wrap_up_seconds": 5, "strategy": "fastest"},
         ],
@@ -117,6 +119,15 @@ class ConfigApiTests:
         assert_problem(client.put("/config", body), 400, "validation_error")
 
         assert client.get("/config").json() == before
+
+    def test_it_accepts_back_what_it_shows(self, alpha):
+        client = alpha.client()
+        shown = client.get("/config").json()
+
+        response = client.put("/config", {**shown, "max_wait_seconds": 60})
+
+        assert response.status_code == 200, response.content
+        assert _without_timestamps(response.json()) == {**_without_timestamps(shown), "max_wait_seconds": 60}
 
     def test_it_sets_the_call_type_mix_normalised(self, alpha):
         client = alpha.client()
@@ -137,8 +148,9 @@ class ConfigApiTests:
             {"llamada_tipo_1": 0.5, "llamada_tipo_2": 0.5, "llamada_tipo_3": 0.0, "llamada_tipo_9": 0.0},
             dict.fromkeys(CALL_TYPES, 0),
             {**dict.fromkeys(CALL_TYPES, 0.25), "llamada_tipo_1": -0.25},
+            {**dict.fromkeys(CALL_TYPES, 0.25), "llamada_tipo_1": True},
         ],
-        ids=["missing", "unknown", "missing-and-unknown", "all-zero", "negative"],
+        ids=["missing", "unknown", "missing-and-unknown", "all-zero", "negative", "boolean"],
     )
     def test_it_rejects_a_call_type_mix_that_does_not_name_every_type(self, alpha, mix):
         client = alpha.client()
@@ -163,7 +175,10 @@ class ConversionMatrixApiTests:
 
     def test_it_round_trips_a_valid_matrix(self, alpha, in_alpha):
         client = alpha.client()
-        matrix = {agent: {call: round(0.1 * (i + 1) + 0.01 * j, 2) for j, call in enumerate(CALL_TYPES)} for i, agent in enumerate(AGENT_TYPES)}
+        matrix = {
+            agent: {call: round(0.1 * (i + 1) + 0.01 * j, 2) for j, call in enumerate(CALL_TYPES)}
+            for i, agent in enumerate(AGENT_TYPES)
+        }
         matrix["agente_tipo_4"]["llamada_tipo_4"] = 1
         matrix["agente_tipo_1"]["llamada_tipo_1"] = 0
 
@@ -241,7 +256,11 @@ class AgentTypeApiTests:
 
         response = client.post(
             "/agent-types",
-            {"slug": "senior", "name": "Senior", "conversion_rates": {**_rates(CALL_TYPES, 0.4), "llamada_tipo_2": 0.9}},
+            {
+                "slug": "senior",
+                "name": "Senior",
+                "conversion_rates": {**_rates(CALL_TYPES, 0.4), "llamada_tipo_2": 0.9},
+            },
         )
 
         assert response.status_code == 201, response.content
@@ -254,9 +273,12 @@ class AgentTypeApiTests:
 
     def test_it_puts_agents_of_a_new_type_to_work_at_once(self, alpha):
         client = alpha.client()
-        assert client.post(
-            "/agent-types", {"slug": "senior", "name": "Senior", "conversion_rates": _rates(CALL_TYPES)}
-        ).status_code == 201
+        assert (
+            client.post(
+                "/agent-types", {"slug": "senior", "name": "Senior", "conversion_rates": _rates(CALL_TYPES)}
+            ).status_code
+            == 201
+        )
         agent = client.post("/agents", {"name": "Ana", "agent_type": "senior", "status": "AVAILABLE"}).json()
 
         call = client.post("/calls", {"phone_number": "+34600123456", "call_type": "llamada_tipo_3"})
@@ -272,11 +294,22 @@ class AgentTypeApiTests:
             {"slug": "senior", "name": "Senior", "conversion_rates": _rates(CALL_TYPES[:3])},
             {"slug": "senior", "name": "Senior", "conversion_rates": {**_rates(CALL_TYPES), "llamada_tipo_9": 0.1}},
             {"slug": "senior", "name": "Senior", "conversion_rates": {**_rates(CALL_TYPES), "llamada_tipo_1": 1.5}},
+            {"slug": "senior", "name": "Senior", "conversion_rates": {**_rates(CALL_TYPES), "llamada_tipo_1": True}},
             {"slug": "not a slug", "name": "Senior", "conversion_rates": _rates(CALL_TYPES)},
             {"slug": "senior", "conversion_rates": _rates(CALL_TYPES)},
             {"slug": "senior", "name": "Senior", "conversion_rates": _rates(CALL_TYPES), "colour": "red"},
         ],
-        ids=["no-rates", "empty-rates", "missing-rate", "unknown-rate", "rate-above-1", "bad-slug", "no-name", "unknown-field"],
+        ids=[
+            "no-rates",
+            "empty-rates",
+            "missing-rate",
+            "unknown-rate",
+            "rate-above-1",
+            "boolean-rate",
+            "bad-slug",
+            "no-name",
+            "unknown-field",
+        ],
     )
     def test_it_rejects_an_incomplete_agent_type_and_creates_nothing(self, alpha, body):
         client = alpha.client()
@@ -319,6 +352,15 @@ class AgentTypeApiTests:
         assert "agente_tipo_4" not in _matrix(client)
         assert_problem(client.get("/agent-types/agente_tipo_4"), 404, "agent_type_not_found")
 
+    def test_it_keeps_the_last_agent_type(self, alpha):
+        client = alpha.client()
+        for slug in AGENT_TYPES[1:]:
+            assert client.delete(f"/agent-types/{slug}").status_code == 204
+
+        assert_problem(client.delete("/agent-types/agente_tipo_1"), 409, "last_type")
+
+        assert _slugs(client, "/agent-types") == ["agente_tipo_1"]
+
     def test_it_refuses_to_delete_an_agent_type_in_use(self, alpha):
         client = alpha.client()
         assert client.post("/agents", {"name": "Ana", "agent_type": "agente_tipo_4"}).status_code == 201
@@ -359,9 +401,12 @@ class CallTypeApiTests:
 
     def test_it_takes_calls_of_a_new_type_at_once(self, alpha):
         client = alpha.client()
-        assert client.post(
-            "/call-types", {"slug": "retention", "name": "Retention", "conversion_rates": _rates(AGENT_TYPES, 1.0)}
-        ).status_code == 201
+        assert (
+            client.post(
+                "/call-types", {"slug": "retention", "name": "Retention", "conversion_rates": _rates(AGENT_TYPES, 1.0)}
+            ).status_code
+            == 201
+        )
         client.post("/agents", {"name": "Ana", "agent_type": "agente_tipo_2", "status": "AVAILABLE"})
 
         call = client.post("/calls", {"phone_number": "+34600123456", "call_type": "retention"})
@@ -376,11 +421,20 @@ class CallTypeApiTests:
         [
             {"slug": "retention", "name": "Retention"},
             {"slug": "retention", "name": "Retention", "conversion_rates": _rates(AGENT_TYPES[1:])},
-            {"slug": "retention", "name": "Retention", "conversion_rates": {**_rates(AGENT_TYPES), "agente_tipo_9": 0.2}},
-            {"slug": "retention", "name": "Retention", "conversion_rates": {**_rates(AGENT_TYPES), "agente_tipo_2": -0.1}},
+            {
+                "slug": "retention",
+                "name": "Retention",
+                "conversion_rates": {**_rates(AGENT_TYPES), "agente_tipo_9": 0.2},
+            },
+            {
+                "slug": "retention",
+                "name": "Retention",
+                "conversion_rates": {**_rates(AGENT_TYPES), "agente_tipo_2": -0.1},
+            },
             {"slug": "retention", "name": "Retention", "mix_weight": -1, "conversion_rates": _rates(AGENT_TYPES)},
+            {"slug": "retention", "name": "Retention", "mix_weight": True, "conversion_rates": _rates(AGENT_TYPES)},
         ],
-        ids=["no-rates", "missing-rate", "unknown-rate", "negative-rate", "negative-weight"],
+        ids=["no-rates", "missing-rate", "unknown-rate", "negative-rate", "negative-weight", "boolean-weight"],
     )
     def test_it_rejects_an_incomplete_call_type_and_creates_nothing(self, alpha, body):
         client = alpha.client()
@@ -419,7 +473,9 @@ class CallTypeApiTests:
         assert all("llamada_tipo_4" not in row for row in _matrix(client).values())
         assert "llamada_tipo_4" not in client.get("/config").json()["call_type_mix"]
         assert_problem(
-            client.post("/calls", {"phone_number": "+34600123456", "call_type": "llamada_tipo_4"}), 400, "unknown_call_type"
+            client.post("/calls", {"phone_number": "+34600123456", "call_type": "llamada_tipo_4"}),
+            400,
+            "unknown_call_type",
         )
 
     def test_it_refuses_to_delete_a_call_type_in_use(self, alpha):

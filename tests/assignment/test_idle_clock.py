@@ -72,7 +72,10 @@ class IdleClockTests:
 
     def test_available_agents_are_listed_longest_idle_first(self, alpha) -> None:
         client = alpha.client()
-        ids = [client.post("/agents", {"name": f"n{n}", "agent_type": "agente_tipo_1", "status": "AVAILABLE"}).json()["id"] for n in range(3)]
+        ids = [
+            client.post("/agents", {"name": f"n{n}", "agent_type": "agente_tipo_1", "status": "AVAILABLE"}).json()["id"]
+            for n in range(3)
+        ]
         client.put(f"/agents/{ids[0]}/status", {"status": "BREAK"})
         client.put(f"/agents/{ids[0]}/status", {"status": "AVAILABLE"})
         listed = [a["id"] for a in client.get("/agents/available").json()["results"]]
@@ -145,7 +148,9 @@ class IdleClockPropertyTests:
                     agent_id = ids[arg]
                     if agent_id in model.busy or agent_id in model.idle_since:
                         continue
-                    agent_set_status(agent=Agent.objects.get(id=agent_id), status=Agent.Status.AVAILABLE, actor=TEST_ACTOR)
+                    agent_set_status(
+                        agent=Agent.objects.get(id=agent_id), status=Agent.Status.AVAILABLE, actor=TEST_ACTOR
+                    )
                     self._agent_freed(model, agent_id)
             assert not engine_drift()
 

@@ -25,7 +25,12 @@ def empty_engine() -> Iterator[None]:
 
 def _idle(agent_id: str, type_id: int, ms: int) -> None:
     result = engine.release(
-        schema_name=SCHEMA, agent_id=agent_id, agent_type_id=type_id, idle_since_ms=ms, expected_call_id=None, type_ids=TYPES
+        schema_name=SCHEMA,
+        agent_id=agent_id,
+        agent_type_id=type_id,
+        idle_since_ms=ms,
+        expected_call_id=None,
+        type_ids=TYPES,
     )
     assert result.outcome == "IDLE", result
 
@@ -63,7 +68,12 @@ class ClaimScriptTests:
         _idle("a-agent", 1, 3000)
         _idle("c-agent", 2, 1000)
         result = _claim("call-1")
-        assert (result.outcome, result.agent_id, result.candidates, result.idle_since_ms) == ("ASSIGNED", "c-agent", 3, 1000)
+        assert (result.outcome, result.agent_id, result.candidates, result.idle_since_ms) == (
+            "ASSIGNED",
+            "c-agent",
+            3,
+            1000,
+        )
         snap = engine.snapshot(schema_name=SCHEMA)
         assert snap.statuses["c-agent"] == "BUSY" and snap.calls["c-agent"] == "call-1"
         assert [agent for agent, _ in snap.idle] == ["b-agent", "a-agent"]
@@ -134,7 +144,9 @@ class ClaimScriptTests:
             _claim("c")
 
     def test_it_asks_for_a_reload_when_an_agent_type_is_unknown(self) -> None:
-        engine.rebuild(schema_name=SCHEMA, state=engine.RebuildInput([("x", 3, 10)], [], [], []), epoch="e", type_ids=(1, 2, 3))
+        engine.rebuild(
+            schema_name=SCHEMA, state=engine.RebuildInput([("x", 3, 10)], [], [], []), epoch="e", type_ids=(1, 2, 3)
+        )
         with pytest.raises(engine.EngineStaleTypes):
             _claim("c")
         assert engine.snapshot(schema_name=SCHEMA).statuses["x"] == "AVAILABLE"
@@ -145,20 +157,26 @@ class ReleaseScriptTests:
     def test_a_freed_agent_takes_the_queue_head_instead_of_idling(self) -> None:
         _claim("low", priority=0, at=1)
         _claim("high", priority=9, at=2)
-        result = engine.release(schema_name=SCHEMA, agent_id="a", agent_type_id=1, idle_since_ms=5, expected_call_id=None, type_ids=TYPES)
+        result = engine.release(
+            schema_name=SCHEMA, agent_id="a", agent_type_id=1, idle_since_ms=5, expected_call_id=None, type_ids=TYPES
+        )
         assert (result.outcome, result.call_id) == ("ASSIGNED", "high")
         assert engine.snapshot(schema_name=SCHEMA).idle == []
 
     def test_it_keeps_the_idle_clock_of_an_agent_already_available(self) -> None:
         _idle("a", 1, 1000)
-        again = engine.release(schema_name=SCHEMA, agent_id="a", agent_type_id=1, idle_since_ms=9999, expected_call_id=None, type_ids=TYPES)
+        again = engine.release(
+            schema_name=SCHEMA, agent_id="a", agent_type_id=1, idle_since_ms=9999, expected_call_id=None, type_ids=TYPES
+        )
         assert (again.outcome, again.idle_since_ms) == ("ALREADY", 1000)
         assert engine.snapshot(schema_name=SCHEMA).idle == [("a", 1000)]
 
     def test_it_refuses_to_release_an_agent_holding_another_call(self) -> None:
         _idle("a", 1, 1000)
         _claim("mine")
-        wrong = engine.release(schema_name=SCHEMA, agent_id="a", agent_type_id=1, idle_since_ms=5, expected_call_id="other", type_ids=TYPES)
+        wrong = engine.release(
+            schema_name=SCHEMA, agent_id="a", agent_type_id=1, idle_since_ms=5, expected_call_id="other", type_ids=TYPES
+        )
         assert (wrong.outcome, wrong.call_id) == ("MISMATCH", "mine")
         assert engine.snapshot(schema_name=SCHEMA).calls == {"a": "mine"}
 
@@ -167,7 +185,9 @@ class ReleaseScriptTests:
 class SetStatusCancelUnclaimTests:
     def test_it_takes_an_agent_out_of_every_idle_set(self) -> None:
         _idle("a", 1, 1000)
-        result = engine.set_status(schema_name=SCHEMA, agent_id="a", status="BREAK", agent_type_id=1, expected_call_id=None, type_ids=TYPES)
+        result = engine.set_status(
+            schema_name=SCHEMA, agent_id="a", status="BREAK", agent_type_id=1, expected_call_id=None, type_ids=TYPES
+        )
         assert (result.outcome, result.previous_status) == ("OK", "AVAILABLE")
         keys = TenantKeys(SCHEMA)
         assert engine.client().zcard(keys.idle) == 0 and engine.client().zcard(keys.idle_of_type(1)) == 0
@@ -176,7 +196,9 @@ class SetStatusCancelUnclaimTests:
     def test_it_refuses_to_take_off_an_agent_on_a_call(self) -> None:
         _idle("a", 1, 1000)
         _claim("c")
-        result = engine.set_status(schema_name=SCHEMA, agent_id="a", status="OFFLINE", agent_type_id=1, expected_call_id=None, type_ids=TYPES)
+        result = engine.set_status(
+            schema_name=SCHEMA, agent_id="a", status="OFFLINE", agent_type_id=1, expected_call_id=None, type_ids=TYPES
+        )
         assert (result.outcome, result.call_id) == ("BUSY", "c")
 
     def test_cancel_removes_a_waiting_call_once(self) -> None:
@@ -188,7 +210,13 @@ class SetStatusCancelUnclaimTests:
         _idle("first", 1, 1000)
         _idle("second", 1, 2000)
         claimed = _claim("c")
-        assert engine.unclaim(schema_name=SCHEMA, call_id="c", agent_id=claimed.agent_id, idle_since_ms=claimed.idle_since_ms, type_ids=TYPES)
+        assert engine.unclaim(
+            schema_name=SCHEMA,
+            call_id="c",
+            agent_id=claimed.agent_id,
+            idle_since_ms=claimed.idle_since_ms,
+            type_ids=TYPES,
+        )
         assert engine.snapshot(schema_name=SCHEMA).idle == [("first", 1000), ("second", 2000)]
         assert not engine.unclaim(schema_name=SCHEMA, call_id="c", agent_id="first", idle_since_ms=1000, type_ids=TYPES)
 
@@ -207,9 +235,13 @@ class SetStatusCancelUnclaimTests:
 class RebuildScriptTests:
     def test_it_validates_every_row_before_deleting_anything(self) -> None:
         engine.forget_tenant(schema_name=SCHEMA)
-        engine.rebuild(schema_name=SCHEMA, state=engine.RebuildInput([("a", 1, 5)], [], [], []), epoch="e", type_ids=TYPES)
+        engine.rebuild(
+            schema_name=SCHEMA, state=engine.RebuildInput([("a", 1, 5)], [], [], []), epoch="e", type_ids=TYPES
+        )
         with pytest.raises(redis.exceptions.ResponseError):
-            engine.rebuild(schema_name=SCHEMA, state=engine.RebuildInput([("b", 99, 5)], [], [], []), epoch="f", type_ids=TYPES)
+            engine.rebuild(
+                schema_name=SCHEMA, state=engine.RebuildInput([("b", 99, 5)], [], [], []), epoch="f", type_ids=TYPES
+            )
         snap = engine.snapshot(schema_name=SCHEMA)
         assert snap.idle == [("a", 5)] and engine.client().get(TenantKeys(SCHEMA).epoch) == "e"
         engine.forget_tenant(schema_name=SCHEMA)

@@ -28,7 +28,10 @@ class RedisLossTests:
         client = alpha.client()
         for n in range(3):
             client.post("/agents", {"name": f"a{n}", "agent_type": "agente_tipo_1", "status": "AVAILABLE"})
-        first = [client.post("/calls", {"phone_number": f"+3462000000{n}", "call_type": "llamada_tipo_1"}).json() for n in range(5)]
+        first = [
+            client.post("/calls", {"phone_number": f"+3462000000{n}", "call_type": "llamada_tipo_1"}).json()
+            for n in range(5)
+        ]
         assert [c["status"] for c in first] == ["ASSIGNED"] * 3 + ["QUEUED"] * 2
         engine.forget_tenant(schema_name=alpha.schema_name)  # as after a Redis restart
         # The next call triggers the rebuild: it must queue behind the two waiting calls.
@@ -57,7 +60,9 @@ class RedisLossTests:
             try:
                 n = 0
                 while not stop.is_set() and n < 60:
-                    response = api.post("/calls", {"phone_number": f"+346300{seed}{n:04d}", "call_type": "llamada_tipo_2"})
+                    response = api.post(
+                        "/calls", {"phone_number": f"+346300{seed}{n:04d}", "call_type": "llamada_tipo_2"}
+                    )
                     if response.status_code not in (201, 202):
                         errors.append(f"{response.status_code} {response.content[:200]!r}")
                     else:
@@ -95,9 +100,11 @@ class FailedWriteTests:
         agent = make_agent(name="kept")
         from assignment.models import Assignment
 
-        with mock.patch.object(Assignment.objects, "create", side_effect=DatabaseError("disk full")):
-            with pytest.raises(DatabaseError):
-                make_call()
+        with (
+            mock.patch.object(Assignment.objects, "create", side_effect=DatabaseError("disk full")),
+            pytest.raises(DatabaseError),
+        ):
+            make_call()
         # Nothing half-assigned: no call row, the agent is free in both stores with its old clock.
         assert Call.objects.count() == 0
         agent_row = Agent.objects.get(id=agent.id)
@@ -108,9 +115,8 @@ class FailedWriteTests:
         assert make_call().agent_id == agent.id
 
     def test_a_failed_write_of_a_queued_call_leaves_nothing_in_the_queue(self, in_alpha) -> None:
-        with mock.patch.object(Call, "save", side_effect=DatabaseError("boom")):
-            with pytest.raises(DatabaseError):
-                make_call()
+        with mock.patch.object(Call, "save", side_effect=DatabaseError("boom")), pytest.raises(DatabaseError):
+            make_call()
         assert engine.snapshot(schema_name=in_alpha.schema_name).queue == []
 
     def test_redis_down_gives_a_503_and_changes_nothing(self, alpha) -> None:

@@ -78,13 +78,20 @@ class Command(BaseCommand):
                 created = tenant_create(name=f"Bench {n}", slug=slug)
                 tenant, keys[slug] = created.tenant, created.issued_key.raw_key
             elif slug not in keys:
-                keys[slug] = apikey_create(tenant=tenant, name="bench", scope="write", actor=Actor.system("bench")).raw_key
+                keys[slug] = apikey_create(
+                    tenant=tenant, name="bench", scope="write", actor=Actor.system("bench")
+                ).raw_key
             with schema_context(tenant.schema_name):
                 existing = Agent.objects.count()
                 agent_type = agent_type_get(slug="agente_tipo_1")
                 assert agent_type is not None
                 for index in range(existing, agents):
-                    agent_create(name=f"bench agent {index}", agent_type=agent_type, status="AVAILABLE", actor=Actor.system("bench"))
+                    agent_create(
+                        name=f"bench agent {index}",
+                        agent_type=agent_type,
+                        status="AVAILABLE",
+                        actor=Actor.system("bench"),
+                    )
             targets.append(TenantTarget(slug=slug, api_key=keys[slug]))
         KEYS_FILE.write_text(json.dumps(keys, indent=2))
         KEYS_FILE.chmod(0o600)
@@ -104,7 +111,11 @@ class Command(BaseCommand):
                 )
                 drift = engine_drift()
             ok = open_calls == 0 and not double and not drift
-            out["tenants"][target.slug] = {"open_calls": open_calls, "double_assigned": double, "drift": drift.summary() if drift else ""}
+            out["tenants"][target.slug] = {
+                "open_calls": open_calls,
+                "double_assigned": double,
+                "drift": drift.summary() if drift else "",
+            }
             out["ok"] = out["ok"] and ok
         return out
 
@@ -115,5 +126,6 @@ class Command(BaseCommand):
         w(f"statuses: {report['statuses']}  errors: {report['errors']}")
         for name in ("server_assignment_ms", "client_create_ms", "client_complete_ms"):
             w(f"{name:>22}: {report[name]}")
-        w(f"invariants: {'OK' if report['invariants']['ok'] else 'BROKEN'} {report['invariants'] if not report['invariants']['ok'] else ''}")
+        invariants = report["invariants"]
+        w(f"invariants: {'OK' if invariants['ok'] else 'BROKEN ' + json.dumps(invariants)}")
         sys.stdout.flush()

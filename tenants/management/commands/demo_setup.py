@@ -53,7 +53,9 @@ class Command(BaseCommand):
             tenant = created.tenant
             saved.update(admin_password=created.admin_password, api_key=created.issued_key.raw_key)
         elif "api_key" not in saved or "admin_password" not in saved:
-            saved["api_key"] = apikey_create(tenant=tenant, name="demo key", scope="write", actor=Actor.system()).raw_key
+            saved["api_key"] = apikey_create(
+                tenant=tenant, name="demo key", scope="write", actor=Actor.system()
+            ).raw_key
             saved["admin_password"] = secrets.token_urlsafe(10)
             with schema_context(tenant.schema_name):
                 admin = user_model.objects.filter(username="admin").first() or user_model(username="admin")
@@ -68,7 +70,11 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS("Callcenter is set up."))
         self.stdout.write(f"  Dashboard:      http://{host}/dashboard/   (login admin / {saved['admin_password']})")
         self.stdout.write(f"  Tenant admin:   http://{host}/admin/")
-        self.stdout.write(f"  Platform admin: http://localhost:{port}/admin/   (login platform / {saved['platform_password']})")
+        self.stdout.write(
+            f"  Platform admin: http://localhost:{port}/admin/   (login platform / {saved['platform_password']})"
+        )
         self.stdout.write(f"  API docs:       http://localhost:{port}/docs")
         self.stdout.write(f"  API key:        {saved['api_key']}")
-        self.stdout.write(f"  Try:            curl -H 'Authorization: Bearer {saved['api_key']}' http://localhost:{port}/agents")
+        self.stdout.write(
+            f"  Try:            curl -H 'Authorization: Bearer {saved['api_key']}' http://localhost:{port}/agents"
+        )

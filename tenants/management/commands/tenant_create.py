@@ -9,7 +9,9 @@ from tenants.services import tenant_create
 
 
 class Command(BaseCommand):
-    help = "Create a tenant: schema, domain <slug>.<TENANT_BASE_DOMAIN>, defaults, admin user and an API key (shown once)."
+    help = (
+        "Create a tenant: schema, domain <slug>.<TENANT_BASE_DOMAIN>, defaults, admin user and an API key (shown once)."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--name", required=True)
@@ -27,7 +29,9 @@ class Command(BaseCommand):
             )
         except ApplicationError as error:
             raise CommandError(error.message) from error
-        self.stdout.write(self.style.SUCCESS(f"Tenant {created.tenant.slug} created (schema {created.tenant.schema_name})."))
+        self.stdout.write(
+            self.style.SUCCESS(f"Tenant {created.tenant.slug} created (schema {created.tenant.schema_name}).")
+        )
         self.stdout.write(f"  Admin:    http://{created.domain}:8000/admin/")
         self.stdout.write(f"  Login:    {created.admin_username} / {created.admin_password}")
         self.stdout.write(f"  API key:  {created.issued_key.raw_key}")
