@@ -35,7 +35,7 @@ def sweep_tenant_task(schema_name: str) -> None:
             from assignment.services.sweep import sweep_tenant
 
             report = sweep_tenant()
-            if report.abandoned or report.wrap_ups_ended or report.paired or report.rebuilt:
+            if report.abandoned or report.wrap_ups_ended or report.paired or report.rebuilt or report.overdue_completed:
                 logger.info("sweep: %s", report)
     finally:
         tenant_var.reset(token)

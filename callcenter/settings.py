@@ -70,16 +70,10 @@ TENANT_APPS = [
     "agents",
     "calls",
     "assignment",
+    "simulation",
 ]
 
-INSTALLED_APPS = (
-    list(SHARED_APPS)
-    + [app for app in TENANT_APPS if app not in SHARED_APPS]
-    + [
-        "simulation",
-        "dashboard",
-    ]
-)
+INSTALLED_APPS = list(SHARED_APPS) + [app for app in TENANT_APPS if app not in SHARED_APPS] + ["dashboard"]
 
 TENANT_MODEL = "tenants.Tenant"
 TENANT_DOMAIN_MODEL = "tenants.Domain"

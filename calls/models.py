@@ -66,6 +66,10 @@ class Call(models.Model):
     expected_end_at = models.DateTimeField(null=True, blank=True)
     actual_duration_seconds = models.FloatField(null=True, blank=True)
     # NULL until the call is COMPLETED with an outcome (a check constraint ties the two).
+    # Set for simulated calls: their durations and outcomes are drawn, and they complete by themselves.
+    simulation_run = models.ForeignKey(
+        "simulation.SimulationRun", on_delete=models.CASCADE, null=True, blank=True, related_name="calls"
+    )
     outcome = models.CharField(max_length=2, choices=Outcome.choices, null=True, blank=True)  # noqa: DJ001
 
     class Meta:

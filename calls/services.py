@@ -23,6 +23,7 @@ from audit.services import Actor
 from callcenter.errors import ApplicationError
 from calls.models import Call, CallType
 from calls.selectors import call_find_retry
+from simulation.models import SimulationRun
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 
@@ -48,6 +49,8 @@ def call_create(
     received_at: float | None = None,
     actor: Actor,
     rng: random.Random | None = None,
+    call_id: uuid.UUID | None = None,
+    simulation_run: SimulationRun | None = None,
 ) -> CallCreation:
     """Create a call and hand it to the longest-idle agent (or the tenant's strategy), queue it, or
     reject it as SATURATED, atomically (see ``assignment.services.assign``).
@@ -68,7 +71,8 @@ def call_create(
     if existing is not None:
         return CallCreation(call=existing, replayed=True)
     call = Call(
-        id=uuid.uuid4(),
+        id=call_id or uuid.uuid4(),
+        simulation_run=simulation_run,
         phone_number=phone_number,
         call_type=call_type,
         priority=priority,
@@ -109,7 +113,12 @@ def outcome_draw(*, call: Call, rng: random.Random | None = None) -> str:
 
 
 def call_complete(
-    *, call: Call, outcome: str | None = None, rng: random.Random | None = None, actor: Actor
+    *,
+    call: Call,
+    outcome: str | None = None,
+    rng: random.Random | None = None,
+    end_reason: str = "completed",
+    actor: Actor,
 ) -> tuple[Call, bool]:
     """End an active call as COMPLETED (outcome drawn from the matrix when omitted) and free the
     agent. Idempotent: completing a completed call returns it unchanged with ``False``."""
@@ -125,7 +134,7 @@ def call_complete(
         outcome = outcome_draw(call=call, rng=rng)
     chosen = outcome
     return with_repair(
-        lambda: call_end(call_id=call.id, final_status=Call.Status.COMPLETED, end_reason="completed", outcome=chosen)
+        lambda: call_end(call_id=call.id, final_status=Call.Status.COMPLETED, end_reason=end_reason, outcome=chosen)
     )
 
 

@@ -26,6 +26,7 @@ TENANT_TABLES = [
     "agents_agenttype",
     "assignment_routingsettings",
     "audit_auditentry",
+    "simulation_simulationrun",
 ]
 
 

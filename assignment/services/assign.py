@@ -116,6 +116,12 @@ def _record_claim(*, call: Call, claimed: engine.ClaimResult, strategy: str, rec
         call.assigned_at = now
         # Foreign keys are checked at COMMIT (Django makes them deferrable), so the assignment row
         # can go first and the call row last, with the latency measured just before it.
+        if call.simulation_run is not None:
+            from simulation.services import simulated_call_plan
+
+            call.planned_duration_seconds, call.expected_end_at = simulated_call_plan(
+                call_id=call.id, seed=call.simulation_run.seed, time_scale=call.simulation_run.time_scale, assigned_at=now
+            )
         call.assignment_time_ms = (time.perf_counter() - received_at) * 1000
         Assignment.objects.create(
             call_id=call.id,
@@ -186,6 +192,16 @@ def record_queued_assignment(*, call_id: str, agent_id: str, candidates: int, st
     Assignment.objects.create(
         call_id=call_id, agent_id=agent_id, strategy=strategy, candidates=candidates, latency_ms=latency_ms
     )
+    run = Call.objects.filter(id=call_id, simulation_run__isnull=False).values_list(
+        "simulation_run__seed", "simulation_run__time_scale"
+    )
+    for seed, time_scale in run:
+        from simulation.services import simulated_call_plan
+
+        planned, expected_end = simulated_call_plan(
+            call_id=uuid.UUID(str(call_id)), seed=seed, time_scale=time_scale, assigned_at=now
+        )
+        Call.objects.filter(id=call_id).update(planned_duration_seconds=planned, expected_end_at=expected_end)
     schema_name = current_schema()
     transaction.on_commit(lambda: observe_assignment(schema_name=schema_name, milliseconds=latency_ms))
     return True

@@ -3,8 +3,10 @@ because a task was lost, a worker died or Redis restarted.
 
 1. Waiting calls past ``max_wait_seconds`` become ABANDONED.
 2. Wrap-ups that are over end (the agent takes the next call or idles).
-3. Repair: idle agents and waiting calls are paired (only possible after an undone claim).
-4. Drift: if Redis and Postgres disagree twice in a row (a second apart, so in-flight changes are
+3. Simulated calls more than a couple of seconds past their expected end are completed (their
+   Celery task was lost, or no worker is running).
+4. Repair: idle agents and waiting calls are paired (only possible after an undone claim).
+5. Drift: if Redis and Postgres disagree twice in a row (a second apart, so in-flight changes are
    not mistaken for drift), Redis is rebuilt from Postgres.
 """
 
@@ -34,6 +36,7 @@ class SweepReport:
     abandoned: int = 0
     wrap_ups_ended: int = 0
     paired: int = 0
+    overdue_completed: int = 0
     rebuilt: bool = False
     notes: list[str] = field(default_factory=list)
 
@@ -53,6 +56,11 @@ def sweep_tenant(*, now: datetime.datetime | None = None, check_drift: bool = Tr
     )[:1000]:
         if wrap_up_finish(agent_id=agent_id, now=now):
             report.wrap_ups_ended += 1
+    from simulation.services import simulated_call_finish, simulated_calls_overdue
+
+    for call_id in simulated_calls_overdue(now=now):
+        if simulated_call_finish(call_id=call_id, end_reason="completed_by_sweep"):
+            report.overdue_completed += 1
     report.paired = with_repair(match_waiting_calls)
     if check_drift:
         report.rebuilt = _repair_drift(report)

@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django_tenants.utils import schema_context
+
+from assignment.models import DurationModel, Strategy
+from simulation.runner import SimulationOptions, print_report, run_simulation
+from simulation.stats import proportion_interval
+from tenants.selectors import tenant_get
+from tenants.services import tenant_create
+
+
+class Command(BaseCommand):
+    help = (
+        "Simulate call traffic for a tenant through the same services as the API, then print the statistical "
+        "report (latency, call-type mix, conversion, durations, invariants; Erlang C with exponential durations). "
+        "Exits non-zero when a check fails."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--calls", type=int, default=100)
+        parser.add_argument("--agents", type=int, default=20)
+        parser.add_argument("--quick", action="store_true", help="a fast smoke run: 60 calls, 10 agents, time scale 2000")
+        parser.add_argument("--stress", type=float, metavar="MINUTES", help="keep the arrival rate up for this long (real minutes)")
+        parser.add_argument("--rate", type=float, help="arrivals per simulated second (default: 85%% occupancy)")
+        parser.add_argument("--time-scale", type=float, default=200.0, help="simulated seconds per real second")
+        parser.add_argument("--seed", type=int, default=42)
+        parser.add_argument("--strategy", choices=Strategy.values)
+        parser.add_argument("--duration-model", choices=DurationModel.values)
+        parser.add_argument("--no-wait-limit", action="store_true", help="no abandonment (implied by exponential)")
+        parser.add_argument("--tenant", default="sim", help="tenant slug (created if missing)")
+        parser.add_argument("--inline", action="store_true", help="complete calls in this process, not through Celery")
+        parser.add_argument("--json", dest="json_file", help="write the full report here")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        tenant = tenant_get(slug=options["tenant"])
+        if tenant is None:
+            self.stdout.write(f"Creating tenant {options['tenant']!r} for the simulation.")
+            tenant = tenant_create(name=f"Simulation {options['tenant']}", slug=options["tenant"]).tenant
+        quick = options["quick"]
+        simulation = SimulationOptions(
+            calls=60 if quick else options["calls"],
+            agents=10 if quick else options["agents"],
+            rate=options["rate"],
+            time_scale=2000.0 if quick else options["time_scale"],
+            seed=options["seed"],
+            strategy=options["strategy"],
+            duration_model=options["duration_model"],
+            stress_minutes=options["stress"],
+            no_wait_limit=options["no_wait_limit"] or options["duration_model"] == DurationModel.EXPONENTIAL,
+            inline_completion=True if options["inline"] else None,
+        )
+        with schema_context(tenant.schema_name):
+            outcome = run_simulation(simulation, progress=self._progress)
+            self.stdout.write("")
+            report = outcome.report
+            print_report(report, self.stdout.write)
+            if options["strategy"] == Strategy.BEST_CONVERSION:
+                self.stdout.write("Comparing with longest_idle on the same seed...")
+                simulation.strategy = Strategy.LONGEST_IDLE
+                baseline = run_simulation(simulation, progress=self._progress).report
+                self.stdout.write("")
+                report["lift"] = self._lift(report, baseline)
+                self.stdout.write(f"Conversion lift of best_conversion over longest_idle: {report['lift']}")
+        if options["json_file"]:
+            Path(options["json_file"]).write_text(json.dumps(report, indent=2, default=str))
+            self.stdout.write(f"Report written to {options['json_file']}")
+        if not report["ok"]:
+            raise CommandError("some simulation checks failed")
+
+    def _progress(self, line: str) -> None:
+        self.stdout.write("\r" + line, ending="")
+        self.stdout.flush()
+
+    @staticmethod
+    def _lift(best: dict[str, Any], baseline: dict[str, Any]) -> dict[str, Any]:
+        def counts(report: dict[str, Any]) -> tuple[int, int]:
+            cells = report["checks"]["conversion"]["cells"].values()
+            return sum(c["ok_calls"] for c in cells), sum(c["calls"] for c in cells)
+
+        best_ok, best_n = counts(best)
+        base_ok, base_n = counts(baseline)
+        best_rate, base_rate = best_ok / max(best_n, 1), base_ok / max(base_n, 1)
+        return {
+            "best_conversion": round(best_rate, 4),
+            "best_conversion_interval": [round(x, 4) for x in proportion_interval(best_ok, best_n)],
+            "longest_idle": round(base_rate, 4),
+            "longest_idle_interval": [round(x, 4) for x in proportion_interval(base_ok, base_n)],
+            "absolute_lift": round(best_rate - base_rate, 4),
+            "relative_lift": round((best_rate - base_rate) / base_rate, 4) if base_rate else None,
+        }
