@@ -121,7 +121,7 @@ def agent_set_status(*, agent: Agent, status: str, force: bool = False, actor: A
                         call_id=active,
                         final_status=Call.Status.COMPLETED,
                         end_reason="agent_forced_status",
-                        next_agent_status=None if status == Agent.Status.AVAILABLE else status,
+                        next_agent_status=status,
                     )
                 except ApplicationError as error:
                     if error.code != "invalid_call_state":

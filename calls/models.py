@@ -70,6 +70,8 @@ class Call(models.Model):
     simulation_run = models.ForeignKey(
         "simulation.SimulationRun", on_delete=models.CASCADE, null=True, blank=True, related_name="calls"
     )
+    # The call's place in its run's arrivals: its draws come from (run seed, this number).
+    simulation_sequence = models.PositiveIntegerField(null=True, blank=True)
     outcome = models.CharField(max_length=2, choices=Outcome.choices, null=True, blank=True)  # noqa: DJ001
 
     class Meta:
@@ -94,12 +96,15 @@ class Call(models.Model):
             # An agent holds at most one call at a time.
             models.UniqueConstraint(fields=["agent"], condition=Q(status="ASSIGNED"), name="call_one_active_per_agent"),
             # Integrator retries: one call per external id and per idempotency key.
+            # A SATURATED call was refused: a retry is a new attempt, so it does not hold the id or key.
             models.UniqueConstraint(
-                fields=["external_id"], condition=Q(external_id__isnull=False), name="call_external_id_unique"
+                fields=["external_id"],
+                condition=Q(external_id__isnull=False) & ~Q(status="SATURATED"),
+                name="call_external_id_unique",
             ),
             models.UniqueConstraint(
                 fields=["idempotency_key"],
-                condition=Q(idempotency_key__isnull=False),
+                condition=Q(idempotency_key__isnull=False) & ~Q(status="SATURATED"),
                 name="call_idempotency_key_unique",
             ),
         ]

@@ -25,7 +25,7 @@ from calls.models import Call, CallType
 from calls.selectors import call_find_retry
 from simulation.models import SimulationRun
 
-E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+E164 = re.compile(r"\+[1-9][0-9]{6,14}", re.ASCII)  # used with fullmatch: no trailing newline
 
 
 def request_fingerprint(payload: dict[str, Any]) -> str:
@@ -49,8 +49,8 @@ def call_create(
     received_at: float | None = None,
     actor: Actor,
     rng: random.Random | None = None,
-    call_id: uuid.UUID | None = None,
     simulation_run: SimulationRun | None = None,
+    simulation_sequence: int | None = None,
 ) -> CallCreation:
     """Create a call and hand it to the longest-idle agent (or the tenant's strategy), queue it, or
     reject it as SATURATED, atomically (see ``assignment.services.assign``).
@@ -59,7 +59,7 @@ def call_create(
     the same key with a different body is a 422.
     """
     received_at = time.perf_counter() if received_at is None else received_at
-    if not E164.match(phone_number):
+    if not E164.fullmatch(phone_number):
         raise ApplicationError(
             code="invalid_phone_number",
             message="phone_number must be in E.164 format, e.g. +34600123456.",
@@ -71,8 +71,9 @@ def call_create(
     if existing is not None:
         return CallCreation(call=existing, replayed=True)
     call = Call(
-        id=call_id or uuid.uuid4(),
+        id=uuid.uuid4(),
         simulation_run=simulation_run,
+        simulation_sequence=simulation_sequence,
         phone_number=phone_number,
         call_type=call_type,
         priority=priority,

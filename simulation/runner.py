@@ -29,7 +29,6 @@ from assignment.services.recovery import engine_drift
 from calls.models import Call, CallType
 from calls.services import call_create
 from simulation import stats
-from simulation.draws import call_ids
 from simulation.models import SimulationRun
 from simulation.services import SIMULATOR, simulated_call_finish
 
@@ -146,7 +145,6 @@ def _run(options: SimulationOptions, notes: list[str], progress: Callable[[str],
     call_types = sorted(config.call_types_by_slug.values(), key=lambda c: c.slug)
     weights = np.array([c.mix_weight for c in call_types], dtype=float)
     weights = weights / weights.sum()
-    ids = call_ids(options.seed, total)
     gaps = rng.exponential(1.0 / rate, size=total) / options.time_scale
     kinds = rng.choice(len(call_types), size=total, p=weights)
     start = time.monotonic()
@@ -165,8 +163,8 @@ def _run(options: SimulationOptions, notes: list[str], progress: Callable[[str],
             phone_number=f"+3469{index:08d}",
             call_type=call_types[int(kinds[index])],
             actor=SIMULATOR,
-            call_id=ids[index],
             simulation_run=run,
+            simulation_sequence=index,
         )
         if progress and time.monotonic() - last_progress > 1:
             last_progress = time.monotonic()

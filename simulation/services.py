@@ -28,13 +28,15 @@ OVERDUE_GRACE = datetime.timedelta(seconds=2)
 SIMULATOR = Actor.system("simulator")
 
 
-def simulated_call_plan(*, call_id: uuid.UUID, seed: int, time_scale: float, assigned_at: datetime.datetime) -> tuple[float, datetime.datetime]:
+def simulated_call_plan(
+    *, call_id: uuid.UUID, sequence: int, seed: int, time_scale: float, assigned_at: datetime.datetime
+) -> tuple[float, datetime.datetime]:
     """Draw the call's duration; returns (simulated seconds, real expected end). Schedules the
     completion task once the surrounding transaction commits."""
     settings = routing_config().settings
     duration = draw_duration(
         seed=seed,
-        call_id=call_id,
+        sequence=sequence,
         model=settings.duration_model,
         mean=settings.duration_mean_seconds,
         std=settings.duration_std_seconds,
@@ -65,7 +67,7 @@ def simulated_call_finish(*, call_id: uuid.UUID | str, end_reason: str = "comple
     if call is None or call.status != Call.Status.ASSIGNED or call.simulation_run is None or call.agent is None:
         return False
     p_ok = routing_config().p_ok[(call.agent.agent_type_id, call.call_type_id)]
-    outcome = draw_outcome(seed=call.simulation_run.seed, call_id=call.id, p_ok=p_ok)
+    outcome = draw_outcome(seed=call.simulation_run.seed, sequence=call.simulation_sequence or 0, p_ok=p_ok)
     _, changed = call_complete(call=call, outcome=outcome, end_reason=end_reason, actor=SIMULATOR)
     return changed
 

@@ -161,7 +161,9 @@ def call_end(
         )
         agent.refresh_from_db()
         wrap_up = routing_config().settings.wrap_up_seconds
-        if next_agent_status is not None:
+        if next_agent_status == Agent.Status.AVAILABLE:
+            agent_make_available(agent=agent, idle_since=now, expected_call_id=str(call.id))
+        elif next_agent_status is not None:
             agent_take_off(agent=agent, status=next_agent_status, expected_call_id=str(call.id))
         elif wrap_up > 0:
             agent_take_off(

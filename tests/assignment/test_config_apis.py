@@ -81,6 +81,7 @@ class ConfigApiTests:
         assert response.status_code == 200
 
         entry = AuditEntry.objects.get(action="config.update")
+        assert entry.before is not None and entry.after is not None
         assert entry.before["max_queue_length"] == 1000
         assert entry.after["max_queue_length"] == 7
         assert entry.actor.startswith("key:")
@@ -90,9 +91,11 @@ class ConfigApiTests:
 
         assert not AuditEntry.objects.filter(action="config.update").exists()
 
-    @pytest.mark.parametrize(
-        "body",
-        [
+    def test_it_rejects_invalid_settings_and_changes_nothing(self, alpha):
+        client = alpha.client()
+        before = client.get("/config").json()
+
+        for body in (
             {"strategy": "fastest"},
             {"max_queue_length": -1},
             {"max_wait_seconds": -5},
@@ -110,15 +113,9 @@ class ConfigApiTests:
             {"time_scale": True},
             {"colour": "blue"},
             {"wrap_up_seconds": 5, "strategy": "fastest"},
-        ],
-    )
-    def test_it_rejects_invalid_settings_and_changes_nothing(self, alpha, body):
-        client = alpha.client()
-        before = client.get("/config").json()
-
-        assert_problem(client.put("/config", body), 400, "validation_error")
-
-        assert client.get("/config").json() == before
+        ):
+            assert_problem(client.put("/config", body), 400, "validation_error")
+            assert client.get("/config").json() == before, body
 
     def test_it_accepts_back_what_it_shows(self, alpha):
         client = alpha.client()
@@ -140,27 +137,22 @@ class ConfigApiTests:
         assert response.json()["call_type_mix"] == expected
         assert client.get("/config").json()["call_type_mix"] == expected
 
-    @pytest.mark.parametrize(
-        "mix",
-        [
-            {"llamada_tipo_1": 0.5, "llamada_tipo_2": 0.5, "llamada_tipo_3": 0.0},
-            {**dict.fromkeys(CALL_TYPES, 0.25), "llamada_tipo_9": 0.1},
+    def test_it_rejects_a_call_type_mix_that_does_not_name_every_type(self, alpha):
+        client = alpha.client()
+        before = client.get("/config").json()
+
+        for mix in (
+            {"llamada_tipo_1": 0.5, "llamada_tipo_2": 0.5, "llamada_tipo_3": 0.0},  # one missing
+            {**dict.fromkeys(CALL_TYPES, 0.25), "llamada_tipo_9": 0.1},  # one unknown
             {"llamada_tipo_1": 0.5, "llamada_tipo_2": 0.5, "llamada_tipo_3": 0.0, "llamada_tipo_9": 0.0},
             dict.fromkeys(CALL_TYPES, 0),
             {**dict.fromkeys(CALL_TYPES, 0.25), "llamada_tipo_1": -0.25},
             {**dict.fromkeys(CALL_TYPES, 0.25), "llamada_tipo_1": True},
-        ],
-        ids=["missing", "unknown", "missing-and-unknown", "all-zero", "negative", "boolean"],
-    )
-    def test_it_rejects_a_call_type_mix_that_does_not_name_every_type(self, alpha, mix):
-        client = alpha.client()
-        before = client.get("/config").json()
-
-        response = client.put("/config", {"call_type_mix": mix, "wrap_up_seconds": 9})
-
-        assert response.status_code == 400, response.content
-        assert response["Content-Type"].startswith("application/problem+json")
-        assert client.get("/config").json() == before
+        ):
+            response = client.put("/config", {"call_type_mix": mix, "wrap_up_seconds": 9})
+            assert response.status_code == 400, (mix, response.content)
+            assert response["Content-Type"].startswith("application/problem+json")
+            assert client.get("/config").json() == before, mix
 
 
 class ConversionMatrixApiTests:
@@ -189,15 +181,14 @@ class ConversionMatrixApiTests:
         assert _matrix(client) == matrix
         assert AuditEntry.objects.filter(action="config.conversion_matrix").count() == 1
 
-    @pytest.mark.parametrize("value", [1.01, -0.01, 2, "high", None, True])
-    def test_it_rejects_a_cell_outside_0_1(self, alpha, value):
+    def test_it_rejects_a_cell_outside_0_1(self, alpha):
         client = alpha.client()
-        matrix = _matrix(client)
-        matrix["agente_tipo_2"]["llamada_tipo_3"] = value
 
-        assert_problem(client.put("/config/conversion-matrix", {"matrix": matrix}), 400, "validation_error")
-
-        assert _matrix(client) == REFERENCE_MATRIX
+        for value in (1.01, -0.01, 2, "high", None, True):
+            matrix: dict[str, dict[str, Any]] = _matrix(client)
+            matrix["agente_tipo_2"]["llamada_tipo_3"] = value
+            assert_problem(client.put("/config/conversion-matrix", {"matrix": matrix}), 400, "validation_error")
+            assert _matrix(client) == REFERENCE_MATRIX, value
 
     def test_it_rejects_a_missing_cell(self, alpha):
         client = alpha.client()
@@ -238,11 +229,12 @@ class ConversionMatrixApiTests:
 
         assert _matrix(client) == REFERENCE_MATRIX
 
-    @pytest.mark.parametrize("body", [{}, {"matrix": []}, {"matrix": {"agente_tipo_1": 0.3}}, {"rows": {}}])
-    def test_it_rejects_a_malformed_body(self, alpha, body):
+    def test_it_rejects_a_malformed_body(self, alpha):
         client = alpha.client()
 
-        assert_problem(client.put("/config/conversion-matrix", body), 400, "validation_error")
+        bodies: list[dict[str, Any]] = [{}, {"matrix": []}, {"matrix": {"agente_tipo_1": 0.3}}, {"rows": {}}]
+        for body in bodies:
+            assert_problem(client.put("/config/conversion-matrix", body), 400, "validation_error")
 
         assert _matrix(client) == REFERENCE_MATRIX
 
@@ -286,38 +278,25 @@ class AgentTypeApiTests:
         assert call.status_code == 201, call.content
         assert call.json()["agent_id"] == agent["id"]
 
-    @pytest.mark.parametrize(
-        "body",
-        [
+    def test_it_rejects_an_incomplete_agent_type_and_creates_nothing(self, alpha):
+        client = alpha.client()
+        rates = _rates(CALL_TYPES)
+
+        for body in (
             {"slug": "senior", "name": "Senior"},
             {"slug": "senior", "name": "Senior", "conversion_rates": {}},
             {"slug": "senior", "name": "Senior", "conversion_rates": _rates(CALL_TYPES[:3])},
-            {"slug": "senior", "name": "Senior", "conversion_rates": {**_rates(CALL_TYPES), "llamada_tipo_9": 0.1}},
-            {"slug": "senior", "name": "Senior", "conversion_rates": {**_rates(CALL_TYPES), "llamada_tipo_1": 1.5}},
-            {"slug": "senior", "name": "Senior", "conversion_rates": {**_rates(CALL_TYPES), "llamada_tipo_1": True}},
-            {"slug": "not a slug", "name": "Senior", "conversion_rates": _rates(CALL_TYPES)},
-            {"slug": "senior", "conversion_rates": _rates(CALL_TYPES)},
-            {"slug": "senior", "name": "Senior", "conversion_rates": _rates(CALL_TYPES), "colour": "red"},
-        ],
-        ids=[
-            "no-rates",
-            "empty-rates",
-            "missing-rate",
-            "unknown-rate",
-            "rate-above-1",
-            "boolean-rate",
-            "bad-slug",
-            "no-name",
-            "unknown-field",
-        ],
-    )
-    def test_it_rejects_an_incomplete_agent_type_and_creates_nothing(self, alpha, body):
-        client = alpha.client()
+            {"slug": "senior", "name": "Senior", "conversion_rates": {**rates, "llamada_tipo_9": 0.1}},
+            {"slug": "senior", "name": "Senior", "conversion_rates": {**rates, "llamada_tipo_1": 1.5}},
+            {"slug": "senior", "name": "Senior", "conversion_rates": {**rates, "llamada_tipo_1": True}},
+            {"slug": "not a slug", "name": "Senior", "conversion_rates": rates},
+            {"slug": "senior", "conversion_rates": rates},
+            {"slug": "senior", "name": "Senior", "conversion_rates": rates, "colour": "red"},
+        ):
+            response = client.post("/agent-types", body)
+            assert response.status_code == 400, (body, response.content)
+            assert response["Content-Type"].startswith("application/problem+json")
 
-        response = client.post("/agent-types", body)
-
-        assert response.status_code == 400, response.content
-        assert response["Content-Type"].startswith("application/problem+json")
         assert _slugs(client, "/agent-types") == AGENT_TYPES
         assert _matrix(client) == REFERENCE_MATRIX
 
@@ -416,32 +395,21 @@ class CallTypeApiTests:
         assert done.status_code == 200, done.content
         assert done.json()["outcome"] == "OK"
 
-    @pytest.mark.parametrize(
-        "body",
-        [
+    def test_it_rejects_an_incomplete_call_type_and_creates_nothing(self, alpha):
+        client = alpha.client()
+        rates = _rates(AGENT_TYPES)
+
+        for body in (
             {"slug": "retention", "name": "Retention"},
             {"slug": "retention", "name": "Retention", "conversion_rates": _rates(AGENT_TYPES[1:])},
-            {
-                "slug": "retention",
-                "name": "Retention",
-                "conversion_rates": {**_rates(AGENT_TYPES), "agente_tipo_9": 0.2},
-            },
-            {
-                "slug": "retention",
-                "name": "Retention",
-                "conversion_rates": {**_rates(AGENT_TYPES), "agente_tipo_2": -0.1},
-            },
-            {"slug": "retention", "name": "Retention", "mix_weight": -1, "conversion_rates": _rates(AGENT_TYPES)},
-            {"slug": "retention", "name": "Retention", "mix_weight": True, "conversion_rates": _rates(AGENT_TYPES)},
-        ],
-        ids=["no-rates", "missing-rate", "unknown-rate", "negative-rate", "negative-weight", "boolean-weight"],
-    )
-    def test_it_rejects_an_incomplete_call_type_and_creates_nothing(self, alpha, body):
-        client = alpha.client()
+            {"slug": "retention", "name": "Retention", "conversion_rates": {**rates, "agente_tipo_9": 0.2}},
+            {"slug": "retention", "name": "Retention", "conversion_rates": {**rates, "agente_tipo_2": -0.1}},
+            {"slug": "retention", "name": "Retention", "mix_weight": -1, "conversion_rates": rates},
+            {"slug": "retention", "name": "Retention", "mix_weight": True, "conversion_rates": rates},
+        ):
+            response = client.post("/call-types", body)
+            assert response.status_code == 400, (body, response.content)
 
-        response = client.post("/call-types", body)
-
-        assert response.status_code == 400, response.content
         assert _slugs(client, "/call-types") == CALL_TYPES
         assert _matrix(client) == REFERENCE_MATRIX
 
