@@ -16,9 +16,7 @@ def _stream(seed: int, sequence: int, purpose: int) -> np.random.Generator:
     return np.random.default_rng([seed & 0xFFFFFFFFFFFFFFFF, sequence, purpose])
 
 
-def draw_duration(
-    *, seed: int, sequence: int, model: str, mean: float, std: float, low: float, high: float
-) -> float:
+def draw_duration(*, seed: int, sequence: int, model: str, mean: float, std: float, low: float, high: float) -> float:
     """Seconds of (simulated) talk: normal(mean, std) or exponential(mean), redrawn while outside
     [low, high], so the result follows the truncated distribution (default mean ≈ 232 s, not 180)."""
     rng = _stream(seed, sequence, 1)

@@ -243,7 +243,9 @@ def build_report(*, run: SimulationRun, agents: int, notes: list[str]) -> dict[s
     )
     checks["invariants"] = invariants_check(run)
     if settings.duration_model == "exponential" and settings.max_wait_seconds >= 86_400:
-        checks["erlang_c"] = erlang_check(calls, agents=agents, time_scale=run.time_scale, sl_seconds=settings.service_level_seconds)
+        checks["erlang_c"] = erlang_check(
+            calls, agents=agents, time_scale=run.time_scale, sl_seconds=settings.service_level_seconds
+        )
     completed = [c for c in calls if c.status == Call.Status.COMPLETED and c.outcome]
     ok_calls = sum(1 for c in completed if c.outcome == Call.Outcome.OK)
     low, high = stats.proportion_interval(ok_calls, len(completed))
@@ -273,8 +275,10 @@ def invariants_check(run: SimulationRun) -> dict[str, Any]:
     unknown = calls.exclude(status__in=Call.Status.values).count()
     overlaps = 0
     by_agent: dict[Any, list[tuple[datetime.datetime, datetime.datetime | None]]] = {}
-    for agent_id, created, ended in Assignment.objects.filter(call__simulation_run=run).order_by("created_at").values_list(
-        "agent_id", "created_at", "ended_at"
+    for agent_id, created, ended in (
+        Assignment.objects.filter(call__simulation_run=run)
+        .order_by("created_at")
+        .values_list("agent_id", "created_at", "ended_at")
     ):
         by_agent.setdefault(agent_id, []).append((created, ended))
     for spans in by_agent.values():
@@ -341,7 +345,11 @@ def erlang_check(calls: list[Call], *, agents: int, time_scale: float, sl_second
     }
 
 
-def print_report(report: dict[str, Any], write: Callable[[str], None] = lambda s: sys.stdout.write(s + "\n")) -> None:
+def _write_line(line: str) -> None:
+    sys.stdout.write(line + "\n")
+
+
+def print_report(report: dict[str, Any], write: Callable[[str], Any] = _write_line) -> None:
     write(f"Simulation {report['run_id']} (seed {report['seed']}, strategy {report['strategy']}, "
           f"{report['agents']} agents, {report['calls']} calls, time scale {report['time_scale']})")  # fmt: skip
     write(f"  statuses: {report['statuses']}; conversion {report['conversion_rate']} {report['conversion_interval']}")

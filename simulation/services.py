@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import logging
 import uuid
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -79,3 +80,58 @@ def simulated_calls_overdue(*, now: datetime.datetime | None = None, limit: int 
         .order_by("expected_end_at")
         .values_list("id", flat=True)[:limit]
     )
+
+
+def simulation_data_summary() -> dict[str, int]:
+    from agents.models import Agent
+    from simulation.models import SimulationRun
+
+    return {
+        "runs": SimulationRun.objects.count(),
+        "calls": Call.objects.filter(simulation_run__isnull=False).count(),
+        "agents": Agent.objects.filter(name__startswith="sim agent ").count(),
+    }
+
+
+def simulation_data_remove() -> dict[str, int]:
+    """Delete the tenant's simulation runs and calls and the simulation agents that hold no call,
+    then rebuild the tenant's Redis state from what is left."""
+    from agents.models import Agent
+    from assignment.services.recovery import engine_rebuild
+    from simulation.models import SimulationRun
+
+    with transaction.atomic():
+        active_calls = Call.objects.filter(simulation_run__isnull=False, status__in=Call.OPEN)
+        busy_agents = set(active_calls.values_list("agent_id", flat=True))
+        calls = Call.objects.filter(simulation_run__isnull=False).count()
+        Call.objects.filter(simulation_run__isnull=False).delete()
+        runs = SimulationRun.objects.count()
+        SimulationRun.objects.all().delete()
+        agents = Agent.objects.filter(name__startswith="sim agent ").exclude(id__in=busy_agents)
+        agent_count = agents.count()
+        agents.delete()
+        Agent.objects.filter(id__in=busy_agents, status=Agent.Status.BUSY).update(
+            status=Agent.Status.AVAILABLE, idle_since=timezone.now()
+        )
+    engine_rebuild()
+    return {"runs": runs, "calls": calls, "agents": agent_count}
+
+
+def tenant_status() -> dict[str, Any]:
+    from django.db.models import Count, Min
+
+    from agents.models import Agent
+    from simulation.models import SimulationRun
+
+    now = timezone.now()
+    agents = dict(Agent.objects.values_list("status").annotate(n=Count("id")).order_by("status"))
+    queued = Call.objects.filter(status=Call.Status.QUEUED).aggregate(n=Count("id"), oldest=Min("queued_at"))
+    last = SimulationRun.objects.order_by("-started_at").first()
+    return {
+        "agents": agents,
+        "queue_depth": queued["n"],
+        "oldest_wait_seconds": round((now - queued["oldest"]).total_seconds(), 1) if queued["oldest"] else 0,
+        "active_calls": Call.objects.filter(status=Call.Status.ASSIGNED).count(),
+        "calls_today": Call.objects.filter(created_at__date=now.date()).count(),
+        "last_run": str(last) if last else "",
+    }

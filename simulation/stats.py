@@ -66,7 +66,9 @@ def wilson_interval(successes: int, trials: int, z: float) -> tuple[float, float
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def conversion_check(cells: Mapping[tuple[str, str], tuple[int, int]], configured: Mapping[tuple[str, str], float]) -> dict[str, Any]:
+def conversion_check(
+    cells: Mapping[tuple[str, str], tuple[int, int]], configured: Mapping[tuple[str, str], float]
+) -> dict[str, Any]:
     """Per (agent type, call type) cell: the 95 % Wilson interval, Bonferroni-corrected over the
     cells that saw calls, must contain the configured P(OK)."""
     tested = [cell for cell, (_, n) in cells.items() if n > 0]
@@ -106,7 +108,9 @@ def truncated_distribution(model: str, mean: float, std: float, low: float, high
     return stats.truncnorm(a=(low - mean) / std, b=(high - mean) / std, loc=mean, scale=std)
 
 
-def duration_check(durations: Sequence[float], model: str, mean: float, std: float, low: float, high: float) -> dict[str, Any]:
+def duration_check(
+    durations: Sequence[float], model: str, mean: float, std: float, low: float, high: float
+) -> dict[str, Any]:
     """Kolmogorov-Smirnov test of the drawn durations against the truncated distribution."""
     distribution = truncated_distribution(model, mean, std, low, high)
     if len(durations) < 5:

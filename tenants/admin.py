@@ -12,7 +12,8 @@ from audit.services import Actor
 from callcenter.admin_sites import public_admin_site, tenant_admin_site
 from callcenter.tenancy import current_schema
 from tenants.models import ApiKey, Domain, Tenant
-from tenants.services import apikey_create, apikey_revoke
+from tenants.selectors import domain_cache_forget
+from tenants.services import apikey_create, apikey_revoke, tenant_delete
 
 public_admin_site.register(User, UserAdmin)
 public_admin_site.register(Group, GroupAdmin)
@@ -36,11 +37,28 @@ class TenantAdmin(admin.ModelAdmin[Tenant]):
         # A tenant needs its defaults, admin user and key: `manage.py tenant_create` makes them.
         return False
 
+    def delete_model(self, request: HttpRequest, obj: Tenant) -> None:
+        tenant_delete(tenant=obj)  # drops the schema and forgets cached keys and hosts at once
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
+        for tenant in queryset:
+            tenant_delete(tenant=tenant)
+
 
 @admin.register(Domain, site=public_admin_site)
 class DomainAdmin(admin.ModelAdmin[Domain]):
     list_display = ("domain", "tenant", "is_primary")
     search_fields = ("domain",)
+
+    def save_model(self, request: HttpRequest, obj: Domain, form: Any, change: bool) -> None:
+        if change:
+            domain_cache_forget(hostname=Domain.objects.get(pk=obj.pk).domain)  # the old name stops at once
+        super().save_model(request, obj, form, change)
+        domain_cache_forget(hostname=obj.domain)
+
+    def delete_model(self, request: HttpRequest, obj: Domain) -> None:
+        super().delete_model(request, obj)
+        domain_cache_forget(hostname=obj.domain)
 
 
 def _actor(request: HttpRequest) -> Actor:

@@ -15,6 +15,7 @@ import pytest
 from django.db import connection, connections
 from django_tenants.utils import schema_context
 
+from callcenter.tenancy import tenant_connection
 from tests.helpers import ApiClient
 
 TENANT_TABLES = [
@@ -49,7 +50,7 @@ def django_db_setup(django_test_environment: None, django_db_blocker: pytest.Fix
     from django.test.utils import setup_databases, teardown_databases
 
     with django_db_blocker.unblock():  # type: ignore[attr-defined]
-        config = setup_databases(verbosity=0, interactive=False, aliases={"default"})
+        config = setup_databases(verbosity=0, interactive=False, aliases={"default"})  # type: ignore[arg-type]
     assert connection.settings_dict["NAME"].startswith("test_"), "refusing to run tests outside a test database"
     yield
     with django_db_blocker.unblock():  # type: ignore[attr-defined]
@@ -97,9 +98,9 @@ def _database(django_db_blocker: pytest.FixtureRequest, _session_tenants: dict[s
     with django_db_blocker.unblock():  # type: ignore[attr-defined]
         for tenant in _session_tenants.values():
             _reset_tenant(tenant.schema_name)
-        connection.set_schema_to_public()
+        tenant_connection().set_schema_to_public()
         yield
-        connection.set_schema_to_public()
+        tenant_connection().set_schema_to_public()
         for alias in connections:
             connections[alias].close_if_unusable_or_obsolete()
 

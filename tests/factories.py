@@ -26,7 +26,7 @@ class AgentTypeFactory(factory.django.DjangoModelFactory):
 def make_agent(
     *, name: str = "agent", agent_type: str = "agente_tipo_1", status: str = Agent.Status.AVAILABLE
 ) -> Agent:
-    return agent_create(name=name, agent_type=AgentTypeFactory(slug=agent_type), status=status, actor=TEST_ACTOR)
+    return agent_create(name=name, agent_type=AgentType.objects.get(slug=agent_type), status=status, actor=TEST_ACTOR)
 
 
 _phone = iter(range(10**6))

@@ -89,14 +89,14 @@ class IdleClockTests:
 class Model:
     """The rules of SPEC §2 in plain Python, fed with the clocks the system reports."""
 
-    idle_since: dict[str, datetime.datetime] = field(default_factory=dict)  # available agents
+    idle_since: dict[str, datetime.datetime | None] = field(default_factory=dict)  # available agents
     busy: dict[str, str] = field(default_factory=dict)  # agent -> call
-    queue: list[tuple[int, datetime.datetime, str]] = field(default_factory=list)  # (-priority, queued_at, call)
+    queue: list[tuple[int, datetime.datetime | None, str]] = field(default_factory=list)  # (-priority, queued_at, call)
 
     def longest_idle(self) -> str | None:
         if not self.idle_since:
             return None
-        return min(self.idle_since, key=lambda agent: (self.idle_since[agent], agent))
+        return min(self.idle_since, key=lambda agent: (self.idle_since[agent] or datetime.datetime.min, agent))
 
 
 operations = st.lists(

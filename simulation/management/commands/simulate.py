@@ -24,8 +24,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--calls", type=int, default=100)
         parser.add_argument("--agents", type=int, default=20)
-        parser.add_argument("--quick", action="store_true", help="a fast smoke run: 60 calls, 10 agents, time scale 2000")
-        parser.add_argument("--stress", type=float, metavar="MINUTES", help="keep the arrival rate up for this long (real minutes)")
+        parser.add_argument(
+            "--quick", action="store_true", help="a fast smoke run: 60 calls, 10 agents, time scale 2000"
+        )
+        parser.add_argument(
+            "--stress", type=float, metavar="MINUTES", help="keep the arrival rate up for this long (real minutes)"
+        )
         parser.add_argument("--rate", type=float, help="arrivals per simulated second (default: 85%% occupancy)")
         parser.add_argument("--time-scale", type=float, default=200.0, help="simulated seconds per real second")
         parser.add_argument("--seed", type=int, default=42)

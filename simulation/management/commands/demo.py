@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+import signal
+import time
+from types import FrameType
+from typing import Any
+
+import numpy as np
+from django.core.management.base import BaseCommand, CommandParser
+from django.db import close_old_connections
+from django.utils import timezone
+from django_tenants.utils import schema_context
+
+from assignment.services.config import routing_config
+from calls.models import Call
+from calls.services import call_create
+from simulation.models import SimulationRun
+from simulation.runner import _truncated_mean, ensure_agents
+from simulation.services import SIMULATOR
+from tenants.selectors import tenant_get
+
+
+class Command(BaseCommand):
+    help = "Steady live traffic on the demo tenant until stopped (Ctrl-C), for watching the dashboard."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--tenant", default="demo")
+        parser.add_argument("--agents", type=int, default=12)
+        parser.add_argument("--occupancy", type=float, default=0.85, help="target share of agents busy")
+        parser.add_argument("--time-scale", type=float, default=10.0, help="simulated seconds per real second")
+        parser.add_argument("--seed", type=int, default=7)
+        parser.add_argument("--wait-for-tenant", type=float, default=60.0, help="seconds to wait for the tenant")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        stop = {"now": False}
+
+        def request_stop(signum: int, frame: FrameType | None) -> None:
+            stop["now"] = True
+
+        signal.signal(signal.SIGTERM, request_stop)
+        signal.signal(signal.SIGINT, request_stop)
+        deadline = time.monotonic() + options["wait_for_tenant"]
+        tenant = tenant_get(slug=options["tenant"])
+        while tenant is None and time.monotonic() < deadline and not stop["now"]:
+            time.sleep(1)
+            tenant = tenant_get(slug=options["tenant"])
+        if tenant is None:
+            self.stderr.write(f"No tenant {options['tenant']!r}; run `manage.py demo_setup` first.")
+            return
+        with schema_context(tenant.schema_name):
+            agents = ensure_agents(options["agents"])
+            settings = routing_config(force=True).settings
+            rate = options["occupancy"] * len(agents) / _truncated_mean(settings)  # per simulated second
+            run = SimulationRun.objects.create(
+                seed=options["seed"],
+                strategy=settings.strategy,
+                rate_per_second=rate,
+                time_scale=options["time_scale"],
+                agents=len(agents),
+                source="demo",
+            )
+            self.stdout.write(
+                f"Demo traffic on {tenant.slug}: {len(agents)} agents, {rate * options['time_scale'] * 60:.1f} calls "
+                f"per real minute, time scale {options['time_scale']}. Ctrl-C to stop."
+            )
+            rng = np.random.default_rng(options["seed"])
+            call_types = sorted(routing_config().call_types_by_slug.values(), key=lambda c: c.slug)
+            sequence = 0
+            next_arrival = time.monotonic()
+            while not stop["now"]:
+                weights = np.array([c.mix_weight for c in call_types], dtype=float)
+                call_type = call_types[int(rng.choice(len(call_types), p=weights / weights.sum()))]
+                try:
+                    call_create(
+                        phone_number=f"+3469{sequence % 10**8:08d}",
+                        call_type=call_type,
+                        priority=int(rng.integers(0, 3)),
+                        actor=SIMULATOR,
+                        simulation_run=run,
+                        simulation_sequence=sequence,
+                    )
+                except Exception as exc:  # keep the demo alive through a passing outage
+                    self.stderr.write(f"call not created: {exc}")
+                    time.sleep(1)
+                sequence += 1
+                next_arrival += float(rng.exponential(1.0 / rate)) / options["time_scale"]
+                while not stop["now"] and time.monotonic() < next_arrival:
+                    time.sleep(min(0.2, max(0.0, next_arrival - time.monotonic())))
+                close_old_connections()
+            run.status = SimulationRun.Status.STOPPED
+            run.finished_at = timezone.now()
+            run.save(update_fields=["status", "finished_at", "updated_at"])
+            waiting = Call.objects.filter(simulation_run=run, status=Call.Status.QUEUED).count()
+            self.stdout.write(
+                f"Demo stopped after {sequence} calls ({waiting} still waiting; the sweep finishes them)."
+            )

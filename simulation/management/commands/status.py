@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+from django_tenants.utils import schema_context
+
+from callcenter.health import health_report
+from simulation.services import tenant_status
+from tenants.selectors import tenant_get, tenant_list
+
+
+class Command(BaseCommand):
+    help = "Show the services' health and, per tenant, agents by status, queue depth, active calls and the last run."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--tenant", help="one tenant (default: all)")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        report = health_report()
+        self.stdout.write(f"services: {report['status']}")
+        for name, check in report["checks"].items():
+            extra = f" ({check.get('error')})" if check["status"] != "up" else f" {check.get('ms', '')} ms"
+            self.stdout.write(f"  {name}: {check['status']}{extra}")
+        tenants = [tenant_get(slug=options["tenant"])] if options["tenant"] else list(tenant_list())
+        for tenant in tenants:
+            if tenant is None:
+                self.stderr.write(f"No tenant {options['tenant']!r}.")
+                continue
+            with schema_context(tenant.schema_name):
+                status = tenant_status()
+            agents = ", ".join(f"{k} {v}" for k, v in status["agents"].items()) or "no agents"
+            self.stdout.write(f"{tenant.slug}: {agents}")
+            self.stdout.write(
+                f"  queue {status['queue_depth']} (oldest wait {status['oldest_wait_seconds']} s), "
+                f"active calls {status['active_calls']}, calls today {status['calls_today']}"
+            )
+            if status["last_run"]:
+                self.stdout.write(f"  last simulation: {status['last_run']}")
