@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -14,7 +15,7 @@ from rest_framework.views import APIView
 from agents.models import AgentType
 from agents.selectors import agent_type_get, agent_type_list
 from assignment.models import DurationModel, Strategy
-from assignment.selectors import config_get, conversion_matrix_get
+from assignment.selectors import config_get, conversion_matrix_get, system_metrics, system_status
 from assignment.services.config import (
     agent_type_create,
     agent_type_delete,
@@ -261,3 +262,23 @@ class CallTypeDeleteApi(APIView):
     def delete(self, request: Request, slug: str) -> Response:
         call_type_delete(call_type=_call_type_or_404(slug), actor=actor_from_request(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class SystemStatusApi(APIView):
+    @extend_schema(
+        operation_id="system_status",
+        summary="This tenant now: agents by status, queue depth, oldest wait, active calls, services",
+        responses={200: OpenApiTypes.OBJECT},
+    )
+    def get(self, request: Request) -> Response:
+        return Response(system_status())
+
+
+class SystemMetricsApi(APIView):
+    @extend_schema(
+        operation_id="system_metrics",
+        summary="This tenant's KPIs (definitions in docs/metrics.md)",
+        responses={200: OpenApiTypes.OBJECT},
+    )
+    def get(self, request: Request) -> Response:
+        return Response(system_metrics())

@@ -8,6 +8,7 @@ from celery import shared_task
 from django.core.cache import cache
 from django_tenants.utils import schema_context
 
+from assignment.services.sweep import sweep_tenant
 from callcenter.logging import tenant_var
 from tenants.selectors import tenant_list
 
@@ -32,8 +33,6 @@ def sweep_tenant_task(schema_name: str) -> None:
     token = tenant_var.set(schema_name)
     try:
         with schema_context(schema_name):
-            from assignment.services.sweep import sweep_tenant
-
             report = sweep_tenant()
             if report.abandoned or report.wrap_ups_ended or report.paired or report.rebuilt or report.overdue_completed:
                 logger.info("sweep: %s", report)

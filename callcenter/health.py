@@ -41,6 +41,17 @@ def check_workers(timeout: float = 1.0) -> dict[str, Any] | None:
     return {"workers": len(replies)}
 
 
+def check_workers_cached(seconds: int = 5) -> dict[str, Any]:
+    """The workers check, shared by every process for a few seconds (a ping costs up to a second)."""
+    from django.core.cache import cache
+
+    result = cache.get("health:workers")
+    if result is None:
+        result = timed(check_workers)
+        cache.set("health:workers", result, seconds)
+    return dict(result)
+
+
 def health_report() -> dict[str, Any]:
     checks = {"database": timed(check_database), "redis": timed(check_redis)}
     checks["workers"] = (

@@ -134,7 +134,7 @@ REDIS_URL = env_url("REDIS_URL", "redis://127.0.0.1:6379/0", schemes=("redis", "
 
 if testing.under_pytest() and "TEST_DATABASE_NAME" not in os.environ:
     # Parallel test runs on one machine each get their own test database and Redis database.
-    _slot = testing.claim_slot(BASE_DIR / ".local")
+    _slot = testing.claim_slot()
     os.environ["TEST_DATABASE_NAME"] = f"test_callcenter_{_slot}"
     REDIS_URL = testing.redis_url_with_db(REDIS_URL, 8 + _slot)
 _database["TEST"] = {"NAME": env_str("TEST_DATABASE_NAME", "test_callcenter")}

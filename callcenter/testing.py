@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import tempfile
 from pathlib import Path
 from typing import IO
 
@@ -16,8 +17,10 @@ SLOTS = 8
 _held: IO[str] | None = None
 
 
-def claim_slot(lock_dir: Path) -> int:
+def claim_slot(lock_dir: Path | None = None) -> int:
+    """Slots are machine-wide (in the temp directory): two checkouts share one Postgres and Redis."""
     global _held
+    lock_dir = lock_dir or Path(tempfile.gettempdir()) / "callcenter-test-slots"
     lock_dir.mkdir(parents=True, exist_ok=True)
     for slot in range(SLOTS):
         handle = (lock_dir / f"test-slot-{slot}.lock").open("w")

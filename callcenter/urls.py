@@ -1,12 +1,13 @@
 """URLs of a tenant (selected by API key or host). Paths are at the root, exactly as in SPEC §4."""
 
-from django.urls import include, path, re_path
+from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from agents import apis as agent_apis
 from assignment import apis as config_apis
 from callcenter.admin_sites import tenant_admin_site
 from callcenter.api import composite
+from callcenter.prometheus import prometheus_metrics
 from callcenter.views import health, not_found
 from calls import apis as call_apis
 
@@ -36,6 +37,8 @@ api_urlpatterns = [
         name="call",
     ),
     path("calls/<uuid:call_id>/complete", call_apis.CallCompleteApi.as_view(), name="call-complete"),
+    path("system/status", config_apis.SystemStatusApi.as_view(), name="system-status"),
+    path("system/metrics", config_apis.SystemMetricsApi.as_view(), name="system-metrics"),
     path("config", config_apis.ConfigApi.as_view(), name="config"),
     path("config/conversion-matrix", config_apis.ConversionMatrixApi.as_view(), name="conversion-matrix"),
     path(
@@ -75,7 +78,7 @@ common_urlpatterns = [
     path("schema", SpectacularAPIView.as_view(urlconf="callcenter.urls"), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("redoc", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
-    path("", include("django_prometheus.urls")),
+    path("metrics", prometheus_metrics, name="prometheus-metrics"),
 ]
 
 urlpatterns = [

@@ -25,6 +25,8 @@ from callcenter.tenancy import tenant_connection
 from tenants.selectors import apikey_resolve, public_tenant, tenant_for_hostname
 from tenants.services import apikey_touch
 
+TENANTLESS_PATHS = frozenset({"/health", "/metrics"})
+
 
 def raw_api_key(request: HttpRequest) -> str | None:
     header = request.META.get("HTTP_AUTHORIZATION", "")
@@ -43,6 +45,11 @@ class TenantResolutionMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         tenant_connection().set_schema_to_public()
         request.api_key = None  # type: ignore[attr-defined]
+        if request.path in TENANTLESS_PATHS:
+            # Health checks and Prometheus scrapes name no tenant; /metrics has its own bearer token.
+            request.tenant = public_tenant()  # type: ignore[attr-defined]
+            request.urlconf = settings.PUBLIC_SCHEMA_URLCONF  # type: ignore[attr-defined]
+            return self.get_response(request)
         raw = raw_api_key(request)
         if raw is not None:
             resolved = apikey_resolve(raw_key=raw)

@@ -8,8 +8,15 @@ per-test transaction, because the code under test commits, runs on_commit hooks 
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from django.db import connection, connections
@@ -17,6 +24,8 @@ from django_tenants.utils import schema_context
 
 from callcenter.tenancy import tenant_connection
 from tests.helpers import ApiClient
+
+BASE_DIR = Path(__file__).resolve().parents[1]
 
 TENANT_TABLES = [
     "assignment_assignment",
@@ -120,3 +129,66 @@ def in_alpha(alpha: TenantFixture) -> Iterator[TenantFixture]:
     """Run the test body inside alpha's schema (for service-level tests)."""
     with schema_context(alpha.schema_name):
         yield alpha
+
+
+@dataclass
+class WorkerProcess:
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text()[-3000:]
+
+    def kill(self) -> None:
+        """As a crash would: no warm shutdown, tasks in hand are lost (they are acked late)."""
+        self.process.kill()
+        self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def celery_worker(alpha: TenantFixture, tmp_path: Path) -> Iterator[WorkerProcess]:
+    """A real Celery worker process on this run's broker (its own Redis database) and test database."""
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    credentials = quote(database["USER"] or "", safe="")
+    if database["PASSWORD"]:
+        credentials += ":" + quote(database["PASSWORD"], safe="")
+    host = database["HOST"] or "127.0.0.1"
+    # A unix-socket host (embedded Postgres) goes percent-encoded in the host part.
+    where = quote(host, safe="") if host.startswith("/") else f"{host}:{database['PORT'] or 5432}"
+    netloc = f"{credentials}@{where}"
+    env = {name: value for name, value in os.environ.items() if name not in ("PYTEST_VERSION", "PYTEST_CURRENT_TEST")}
+    env.update(
+        DJANGO_SETTINGS_MODULE="callcenter.settings",
+        DATABASE_URL=f"postgres://{netloc}/{database['NAME']}",
+        TEST_DATABASE_NAME=database["NAME"],
+        REDIS_URL=settings.REDIS_URL,
+        CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
+    )
+    name = f"test-{uuid.uuid4().hex[:8]}"
+    log_path = tmp_path / "worker.log"
+    log = log_path.open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "callcenter", "worker", "--pool=solo", "-n", f"{name}@%h",
+         "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel=INFO"],
+        cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    worker = WorkerProcess(process=process, log_path=log_path)
+    try:
+        from callcenter.celery import app
+
+        deadline = time.monotonic() + 30
+        while not any(node.startswith(f"{name}@") for reply in app.control.ping(timeout=0.3) or [] for node in reply):
+            assert process.poll() is None, worker.log()
+            assert time.monotonic() < deadline, "the Celery worker did not answer within 30 s"
+        yield worker
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        log.close()

@@ -3,14 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 import yaml
@@ -206,44 +200,3 @@ class PublicEndpointsTests:
         body = response.json()
         assert body["status"] == "unavailable" and body["down"] == ["workers"]
         assert body["checks"]["database"]["status"] == "up" and body["checks"]["redis"]["status"] == "up"
-
-
-@pytest.fixture
-def celery_worker(alpha, tmp_path) -> Iterator[None]:
-    """A real Celery worker on this run's broker and test database. It consumes only a queue of its
-    own, so it answers pings without taking tasks meant for anyone else."""
-    database = settings.DATABASES["default"]
-    credentials = quote(database["USER"] or "", safe="")
-    if database["PASSWORD"]:
-        credentials += ":" + quote(database["PASSWORD"], safe="")
-    env = {name: value for name, value in os.environ.items() if name not in ("PYTEST_VERSION", "PYTEST_CURRENT_TEST")}
-    env.update(
-        DJANGO_SETTINGS_MODULE="callcenter.settings",
-        DATABASE_URL=f"postgres://{credentials}@{database['HOST']}:{database['PORT'] or 5432}/{database['NAME']}",
-        TEST_DATABASE_NAME=database["NAME"],
-        REDIS_URL=settings.REDIS_URL,
-        CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
-    )
-    name = f"health-{uuid.uuid4().hex[:8]}"
-    log = (tmp_path / "worker.log").open("w")
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "callcenter", "worker", "--pool=solo", "-Q", name, "-n", f"{name}@%h",
-         "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel=WARNING"],
-        cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    try:
-        from callcenter.celery import app
-
-        deadline = time.monotonic() + 30
-        while not any(node.startswith(f"{name}@") for reply in app.control.ping(timeout=0.3) or [] for node in reply):
-            assert worker.poll() is None, (tmp_path / "worker.log").read_text()[-2000:]
-            assert time.monotonic() < deadline, "the Celery worker did not answer within 30 s"
-        yield
-    finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
-        log.close()

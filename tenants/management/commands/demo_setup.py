@@ -68,8 +68,7 @@ class Command(BaseCommand):
         port = options["port"]
         host = f"{slug}.{settings.TENANT_BASE_DOMAIN}:{port}"
         self.stdout.write(self.style.SUCCESS("Callcenter is set up."))
-        self.stdout.write(f"  Dashboard:      http://{host}/dashboard/   (login admin / {saved['admin_password']})")
-        self.stdout.write(f"  Tenant admin:   http://{host}/admin/")
+        self.stdout.write(f"  Tenant admin:   http://{host}/admin/   (login admin / {saved['admin_password']})")
         self.stdout.write(
             f"  Platform admin: http://localhost:{port}/admin/   (login platform / {saved['platform_password']})"
         )

@@ -1,0 +1,105 @@
+"""``GET /metrics``: Prometheus exposition for all tenants (label ``tenant``).
+
+- django-prometheus's request and database series; with several web processes, set
+  ``PROMETHEUS_MULTIPROC_DIR`` (the Procfile and docker-compose do) and they are aggregated over
+  processes.
+- Our own series, read at scrape time from Postgres and Redis (so they are right whatever process
+  answers): assignment latency histogram, calls by state, queue depth, agents by status, webhook
+  deliveries when webhooks exist.
+
+Protection: when ``METRICS_TOKEN`` is set, a scrape must send ``Authorization: Bearer <token>``;
+otherwise bind the endpoint to an internal network (documented in docs/metrics.md).
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+from collections.abc import Iterator
+
+from django.conf import settings
+from django.db.models import Count
+from django.http import HttpRequest, HttpResponse
+from django_tenants.utils import schema_context
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from callcenter.errors import problem_response
+
+
+class TenantCollector(Collector):
+    """Per-tenant series, computed when Prometheus scrapes."""
+
+    def collect(self) -> Iterator[Metric]:
+        from agents.models import Agent
+        from assignment import engine, metrics
+        from calls.models import Call
+        from tenants.selectors import tenant_list
+
+        latency = HistogramMetricFamily(
+            "callcenter_assignment_seconds",
+            "Time from a request reaching the service to its assignment being written.",
+            labels=["tenant"],
+        )
+        calls = GaugeMetricFamily("callcenter_calls", "Calls by state (all time).", labels=["tenant", "state"])
+        queue = GaugeMetricFamily("callcenter_queue_depth", "Calls waiting for an agent.", labels=["tenant"])
+        agents = GaugeMetricFamily("callcenter_agents", "Agents by status.", labels=["tenant", "status"])
+        threshold = GaugeMetricFamily(
+            "callcenter_max_assignment_seconds", "The tenant's assignment time alert threshold.", labels=["tenant"]
+        )
+        for schema_name in tenant_list().values_list("schema_name", flat=True):
+            with schema_context(schema_name):
+                from assignment.models import RoutingSettings
+
+                try:
+                    buckets, total = metrics.latency_histogram(schema_name=schema_name)
+                    latency.add_metric([schema_name], buckets, total)
+                    depth, _ = engine.queue_depth(schema_name=schema_name)
+                    queue.add_metric([schema_name], depth)
+                except Exception:  # Redis down: these series are absent, the others still report
+                    pass
+                by_state = dict(Call.objects.values_list("status").annotate(n=Count("id")).order_by("status"))
+                for state in Call.Status.values:
+                    calls.add_metric([schema_name, state], by_state.get(state, 0))
+                by_status = dict(Agent.objects.values_list("status").annotate(n=Count("id")).order_by("status"))
+                for status in Agent.Status.values:
+                    agents.add_metric([schema_name, status], by_status.get(status, 0))
+                routing = RoutingSettings.objects.filter(id=1).values_list("max_assignment_time_ms", flat=True).first()
+                threshold.add_metric([schema_name], (routing or 100.0) / 1000)
+        yield from (latency, calls, queue, agents, threshold)
+
+
+def _registry() -> CollectorRegistry:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry = CollectorRegistry()
+        registry.register(_DefaultCollectors())
+    registry.register(TenantCollector())
+    return registry
+
+
+class _DefaultCollectors(Collector):
+    """The process-wide registry (django-prometheus's series, process and platform metrics)."""
+
+    def collect(self) -> Iterator[Metric]:
+        yield from REGISTRY.collect()
+
+
+def prometheus_metrics(request: HttpRequest) -> HttpResponse:
+    token = settings.METRICS_TOKEN
+    if token:
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        if not hmac.compare_digest(header.encode(), f"Bearer {token}".encode()):
+            return problem_response(
+                status=401,
+                code="metrics_token_required",
+                detail="Send Authorization: Bearer <METRICS_TOKEN>.",
+                request=request,
+                headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+            )
+    return HttpResponse(generate_latest(_registry()), content_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,194 @@
+"""Simulated calls with a real Celery worker: completion on time, the sweep after a worker dies,
+tasks bound to their tenant's schema, and the simulate command's report (which can fail)."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import time
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django_tenants.utils import schema_context
+
+from agents.models import Agent
+from assignment.models import RoutingSettings
+from assignment.services.config import routing_config_forget
+from assignment.services.recovery import engine_drift
+from assignment.services.sweep import sweep_tenant
+from calls.models import Call, CallType
+from calls.services import call_create
+from simulation.models import SimulationRun
+from simulation.runner import SimulationOptions, build_report, run_simulation
+from simulation.services import SIMULATOR
+from simulation.tasks import complete_simulated_call
+from tests.factories import make_agent
+
+
+def _simulated_calls(run: SimulationRun, n: int) -> list[Call]:
+    call_type = CallType.objects.get(slug="llamada_tipo_1")
+    return [
+        call_create(
+            phone_number=f"+346970000{i:02d}",
+            call_type=call_type,
+            actor=SIMULATOR,
+            simulation_run=run,
+            simulation_sequence=i,
+        ).call
+        for i in range(n)
+    ]
+
+
+def _wait_until(predicate, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+@pytest.mark.worker
+class WorkerCompletionTests:
+    def test_a_worker_completes_simulated_calls_on_time(self, alpha, celery_worker) -> None:
+        with schema_context(alpha.schema_name):
+            agents = [make_agent(name=f"w{i}") for i in range(3)]
+            run = SimulationRun.objects.create(seed=1, strategy="longest_idle", rate_per_second=1, time_scale=1000)
+            calls = _simulated_calls(run, 5)  # 3 talk at once, 2 wait
+            assert [c.status for c in calls] == ["ASSIGNED"] * 3 + ["QUEUED"] * 2
+            assert all(c.expected_end_at is not None and c.planned_duration_seconds for c in calls[:3])
+            done = _wait_until(lambda: not Call.objects.filter(simulation_run=run, status__in=Call.OPEN).exists(), 30)
+            assert done, celery_worker.log()
+            finished = list(Call.objects.filter(simulation_run=run))
+            assert {c.end_reason for c in finished} == {"completed"}  # by the task, not the sweep
+            assert all(c.outcome in ("OK", "KO") for c in finished)
+            for call in finished:
+                late = (call.ended_at - call.expected_end_at).total_seconds()
+                assert -0.05 <= late < 2.0, (late, celery_worker.log())
+            assert all(a.status == Agent.Status.AVAILABLE for a in Agent.objects.filter(id__in=[a.id for a in agents]))
+            assert not engine_drift()
+
+    def test_the_sweep_completes_calls_after_the_worker_dies(self, alpha, celery_worker) -> None:
+        with schema_context(alpha.schema_name):
+            make_agent(name="stranded?")
+            celery_worker.kill()
+            run = SimulationRun.objects.create(seed=2, strategy="longest_idle", rate_per_second=1, time_scale=10_000)
+            (call,) = _simulated_calls(run, 1)
+            assert call.status == Call.Status.ASSIGNED
+            time.sleep(max(0.0, (call.expected_end_at - call.assigned_at).total_seconds()))
+            # Nobody runs the task; the sweep (beat) completes the call once it is overdue.
+            assert call.expected_end_at is not None
+            later: datetime.datetime = call.expected_end_at + datetime.timedelta(seconds=3)
+            report = sweep_tenant(now=later)
+            assert report.overdue_completed == 1
+            call.refresh_from_db()
+            assert call.status == Call.Status.COMPLETED and call.end_reason == "completed_by_sweep"
+            assert call.agent_id is not None
+            assert Agent.objects.get(id=call.agent_id).status == Agent.Status.AVAILABLE
+
+
+class TaskTenancyTests:
+    def test_a_task_never_touches_another_schema(self, alpha, beta) -> None:
+        with schema_context(alpha.schema_name):
+            make_agent()
+            run = SimulationRun.objects.create(seed=3, strategy="longest_idle", rate_per_second=1, time_scale=1)
+            (call,) = _simulated_calls(run, 1)
+        # The same call id, sent with beta's schema: beta has no such call, alpha's stays untouched.
+        assert complete_simulated_call(beta.schema_name, str(call.id)) is False
+        with schema_context(alpha.schema_name):
+            assert Call.objects.get(id=call.id).status == Call.Status.ASSIGNED
+        assert complete_simulated_call(alpha.schema_name, str(call.id)) is True
+        assert complete_simulated_call(alpha.schema_name, str(call.id)) is False  # idempotent
+        with schema_context(alpha.schema_name):
+            assert Call.objects.get(id=call.id).status == Call.Status.COMPLETED
+        with schema_context(beta.schema_name):
+            assert not Call.objects.exists()
+
+
+class SimulateCommandTests:
+    def test_the_quick_run_passes_and_writes_every_figure(self, alpha, tmp_path) -> None:
+        out = StringIO()
+        report_file = tmp_path / "report.json"
+        call_command(
+            "simulate",
+            "--quick",
+            "--inline",
+            "--tenant",
+            "alpha",
+            "--seed",
+            "5",
+            "--json",
+            str(report_file),
+            stdout=out,
+        )
+        report = json.loads(report_file.read_text())
+        assert report["ok"] and "all checks passed" in out.getvalue()
+        assert set(report["checks"]) == {"latency", "call_type_mix", "conversion", "durations", "invariants"}
+        assert report["calls"] == 60 and report["statuses"] == {"COMPLETED": 60}
+        assert report["checks"]["latency"]["p99"] > 0
+        assert len(report["checks"]["conversion"]["cells"]) == 16
+
+    def test_it_is_reproducible_for_a_seed(self, alpha) -> None:
+        with schema_context(alpha.schema_name):
+            options = SimulationOptions(calls=40, agents=5, time_scale=5000, seed=77, inline_completion=True)
+            first = run_simulation(options).run
+            second = run_simulation(options).run
+
+            def draws(run: SimulationRun) -> list[tuple[object, ...]]:
+                return list(
+                    Call.objects.filter(simulation_run=run)
+                    .order_by("simulation_sequence")
+                    .values_list("call_type_id", "planned_duration_seconds", "agent__agent_type_id", "outcome")
+                )
+
+            a, b = draws(first), draws(second)
+            assert [row[:2] for row in a] == [row[:2] for row in b]  # types and durations
+            # The outcome also depends on who answered (the matrix row): equal wherever the type is.
+            same_type = [(x[3], y[3]) for x, y in zip(a, b, strict=True) if x[2] == y[2]]
+            assert len(same_type) > 10 and all(x == y for x, y in same_type)
+
+    def test_the_report_fails_when_the_matrix_or_the_duration_model_is_wrong(self, alpha) -> None:
+        with schema_context(alpha.schema_name):
+            RoutingSettings.objects.update(duration_model="exponential", duration_mean_seconds=180)
+            routing_config_forget()
+            outcome = run_simulation(
+                SimulationOptions(calls=400, agents=30, time_scale=20_000, seed=8, inline_completion=True)
+            )
+            assert outcome.report["checks"]["durations"]["ok"]
+            # Judge the same calls against a model they were not drawn from: the KS test must object.
+            RoutingSettings.objects.update(duration_model="normal")
+            # And against a matrix they were not drawn from (every rate far from the truth).
+            from assignment.models import ConversionRate
+
+            ConversionRate.objects.update(p_ok=0.9)
+            routing_config_forget()
+            report = build_report(run=outcome.run, agents=30, notes=[])
+            assert not report["checks"]["durations"]["ok"]
+            assert not report["checks"]["conversion"]["ok"]
+            assert not report["ok"]
+
+    def test_the_command_exits_non_zero_when_a_check_fails(self, alpha) -> None:
+        with schema_context(alpha.schema_name):
+            # An assignment-time threshold no real system meets makes the latency check fail.
+            RoutingSettings.objects.update(max_assignment_time_ms=0.0001)
+            routing_config_forget()
+        with pytest.raises(CommandError):
+            call_command("simulate", "--quick", "--inline", "--tenant", "alpha", stdout=StringIO())
+
+    def test_cleanup_removes_simulation_data_only(self, alpha) -> None:
+        with schema_context(alpha.schema_name):
+            real_agent = make_agent(name="real person")
+            run_simulation(SimulationOptions(calls=10, agents=3, time_scale=5000, seed=1, inline_completion=True))
+            real_call = call_create(
+                phone_number="+34600000001", call_type=CallType.objects.get(slug="llamada_tipo_2"), actor=SIMULATOR
+            ).call
+        out = StringIO()
+        call_command("cleanup", "--tenant", "alpha", "--yes", stdout=out)
+        assert "Removed" in out.getvalue()
+        with schema_context(alpha.schema_name):
+            assert not SimulationRun.objects.exists()
+            assert list(Call.objects.values_list("id", flat=True)) == [real_call.id]
+            assert list(Agent.objects.values_list("id", flat=True)) == [real_agent.id]
+            assert not engine_drift()
