@@ -20,9 +20,17 @@ def mask_phone_numbers(text: str) -> str:
 
 
 class ContextFilter(logging.Filter):
+    """Adds the request id and the tenant; outside a request (tasks, commands) the tenant is the
+    schema the database connection is on, so every line names its tenant."""
+
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id_var.get()
-        record.tenant = tenant_var.get()
+        tenant = tenant_var.get()
+        if tenant == "-":
+            from django.db import connection
+
+            tenant = str(getattr(connection, "schema_name", "-") or "-")
+        record.tenant = tenant
         return True
 
 

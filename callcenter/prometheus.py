@@ -4,8 +4,9 @@
   ``PROMETHEUS_MULTIPROC_DIR`` (the Procfile and docker-compose do) and they are aggregated over
   processes.
 - Our own series, read at scrape time from Postgres and Redis (so they are right whatever process
-  answers): assignment latency histogram, calls by state, queue depth, agents by status, webhook
-  deliveries when webhooks exist.
+  answers): ``callcenter_assignment_seconds`` (histogram), ``callcenter_calls_total{state}``,
+  ``callcenter_queue_depth``, ``callcenter_agents{status}``, ``callcenter_max_assignment_seconds``
+  (each tenant's alert threshold) and Redis memory.
 
 Protection: when ``METRICS_TOKEN`` is set, a scrape must send ``Authorization: Bearer <token>``;
 otherwise bind the endpoint to an internal network (documented in docs/metrics.md).
@@ -22,7 +23,7 @@ from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django_tenants.utils import schema_context
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from callcenter.errors import problem_response
@@ -42,7 +43,9 @@ class TenantCollector(Collector):
             "Time from a request reaching the service to its assignment being written.",
             labels=["tenant"],
         )
-        calls = GaugeMetricFamily("callcenter_calls", "Calls by state (all time).", labels=["tenant", "state"])
+        calls = CounterMetricFamily(
+            "callcenter_calls", "Calls by current state (all time).", labels=["tenant", "state"]
+        )
         queue = GaugeMetricFamily("callcenter_queue_depth", "Calls waiting for an agent.", labels=["tenant"])
         agents = GaugeMetricFamily("callcenter_agents", "Agents by status.", labels=["tenant", "status"])
         threshold = GaugeMetricFamily(
@@ -68,6 +71,35 @@ class TenantCollector(Collector):
                 routing = RoutingSettings.objects.filter(id=1).values_list("max_assignment_time_ms", flat=True).first()
                 threshold.add_metric([schema_name], (routing or 100.0) / 1000)
         yield from (latency, calls, queue, agents, threshold)
+        yield from _redis_memory()
+        yield _services_up()
+
+
+def _services_up() -> Metric:
+    from callcenter.health import check_database, check_redis, timed
+
+    up = GaugeMetricFamily("callcenter_service_up", "1 when the web process reaches the service.", labels=["service"])
+    for name, check in (("database", check_database), ("redis", check_redis)):
+        up.add_metric([name], 1.0 if timed(check)["status"] == "up" else 0.0)
+    return up
+
+
+def _redis_memory() -> Iterator[Metric]:
+    """Redis memory (for the 85 % alert) without a separate exporter."""
+    from assignment import engine
+
+    try:
+        info = engine.client().info("memory")
+    except Exception:  # Redis down: no series; the health check reports it
+        return
+    used = GaugeMetricFamily("callcenter_redis_memory_used_bytes", "Memory used by Redis.")
+    used.add_metric([], float(info.get("used_memory", 0)))
+    limit = GaugeMetricFamily(
+        "callcenter_redis_memory_max_bytes", "Redis maxmemory (0 when unlimited: then the alert uses system memory)."
+    )
+    limit.add_metric([], float(info.get("maxmemory", 0) or info.get("total_system_memory", 0)))
+    yield used
+    yield limit
 
 
 def _registry() -> CollectorRegistry:
