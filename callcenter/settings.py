@@ -122,8 +122,11 @@ DATABASE_URL = env_url(
     "DATABASE_URL", "postgres://postgres@127.0.0.1:5432/callcenter", schemes=("postgres", "postgresql", "pgsql")
 )
 _database = dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 600, minimum=0))
-_database["ENGINE"] = "django_tenants.postgresql_backend"
-_database["CONN_HEALTH_CHECKS"] = True
+# django-tenants' backend, minus a SET search_path round trip per query (see callcenter/db/base.py).
+_database["ENGINE"] = "callcenter.db"
+# No per-request health check (a SELECT 1 round trip each time): a connection that broke is closed
+# at the end of the request that saw the error, and the next request reconnects.
+_database["CONN_HEALTH_CHECKS"] = env_bool("DB_CONN_HEALTH_CHECKS", False)
 _database.setdefault("OPTIONS", {})["connect_timeout"] = env_int("DB_CONNECT_TIMEOUT", 5, minimum=1)
 # A lock wait longer than this is a bug or an outage, not a queue: fail the request instead of hanging.
 _database["OPTIONS"]["options"] = f"-c lock_timeout={env_int('DB_LOCK_TIMEOUT_MS', 5000, minimum=100)}"

@@ -9,12 +9,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from assignment.services.config import routing_config
 from callcenter.actors import actor_from_request
 from callcenter.api import StrictSerializer, not_found, query_params, validated
 from callcenter.errors import ApplicationError
 from callcenter.pagination import Pagination
 from calls.models import Call
-from calls.selectors import call_get, call_list, call_type_get
+from calls.selectors import call_get, call_list
 from calls.services import call_cancel, call_complete, call_create, request_fingerprint
 
 RETRY_AFTER_SECONDS = 5
@@ -88,7 +89,7 @@ class CallCreateApi(APIView):
     )
     def post(self, request: Request) -> Response:
         data = validated(CallCreateApi.InputSerializer, request)
-        call_type = call_type_get(slug=data["call_type"])
+        call_type = routing_config().call_types_by_slug.get(data["call_type"])
         if call_type is None:
             raise ApplicationError(
                 code="unknown_call_type",
@@ -187,8 +188,7 @@ class CallCompleteApi(APIView):
         responses={200: CallOutputSerializer},
         examples=[OpenApiExample("converted", value={"outcome": "OK"}, request_only=True)],
     )
-    def post(self, request: Request, call_id: Any) -> Response:
-        call = _call_or_404(call_id)
+    def post(self, request: Request, call_id: uuid.UUID) -> Response:
         data = validated(CallCompleteApi.InputSerializer, request)
-        completed, _ = call_complete(call=call, outcome=data.get("outcome"), actor=actor_from_request(request))
-        return Response(CallOutputSerializer(call_get(call_id=completed.id)).data)
+        completed, _ = call_complete(call_id=call_id, outcome=data.get("outcome"), actor=actor_from_request(request))
+        return Response(CallOutputSerializer(completed).data)

@@ -37,6 +37,8 @@ def call_get(*, call_id: uuid.UUID | str) -> Call | None:
 def call_find_retry(*, idempotency_key: str | None, external_id: str | None) -> Call | None:
     """The call an integrator's retry refers to, by Idempotency-Key first, then external_id. A
     SATURATED call was refused, so a retry after it is a new attempt, not a replay."""
+    if not idempotency_key and not external_id:
+        return None
     calls = Call.objects.select_related("call_type", "agent").exclude(status=Call.Status.SATURATED)
     if idempotency_key:
         found = calls.filter(idempotency_key=idempotency_key).first()

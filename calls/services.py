@@ -14,6 +14,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from agents.models import Agent
 from assignment import engine
 from assignment.services.assign import assign_new_call
 from assignment.services.config import routing_config
@@ -105,37 +106,31 @@ def _retry_of(*, idempotency_key: str | None, external_id: str | None, fingerpri
     return existing
 
 
-def outcome_draw(*, call: Call, rng: random.Random | None = None) -> str:
+def outcome_draw(*, call: Call, agent: Agent, rng: random.Random | None = None) -> str:
     """OK with probability matrix[agent type][call type]."""
-    assert call.agent is not None
-    config = routing_config()
-    p_ok = config.p_ok[(call.agent.agent_type_id, call.call_type_id)]
+    p_ok = routing_config().p_ok[(agent.agent_type_id, call.call_type_id)]
     return Call.Outcome.OK if (rng or random).random() < p_ok else Call.Outcome.KO
 
 
 def call_complete(
     *,
-    call: Call,
+    call_id: uuid.UUID | str,
     outcome: str | None = None,
     rng: random.Random | None = None,
     end_reason: str = "completed",
     actor: Actor,
 ) -> tuple[Call, bool]:
     """End an active call as COMPLETED (outcome drawn from the matrix when omitted) and free the
-    agent. Idempotent: completing a completed call returns it unchanged with ``False``."""
-    if call.status == Call.Status.COMPLETED:
-        return call, False
-    if call.status != Call.Status.ASSIGNED:
-        raise ApplicationError(
-            code="invalid_call_state",
-            message=f"The call is {call.status}; only an ASSIGNED call can be completed.",
-            status=409,
-        )
-    if outcome is None:
-        outcome = outcome_draw(call=call, rng=rng)
-    chosen = outcome
+    agent. Idempotent: completing a completed call returns it unchanged with ``False``; any other
+    state is a 409, an unknown id a 404."""
     return with_repair(
-        lambda: call_end(call_id=call.id, final_status=Call.Status.COMPLETED, end_reason=end_reason, outcome=chosen)
+        lambda: call_end(
+            call_id=call_id,
+            final_status=Call.Status.COMPLETED,
+            end_reason=end_reason,
+            outcome=outcome,
+            draw_outcome=lambda call, agent: outcome_draw(call=call, agent=agent, rng=rng),
+        )
     )
 
 

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from assignment.services.config import routing_config
 from audit.services import Actor
+from callcenter.errors import ApplicationError
 from callcenter.tenancy import current_schema
 from calls.models import Call
 from simulation.draws import draw_duration, draw_outcome
@@ -69,7 +70,10 @@ def simulated_call_finish(*, call_id: uuid.UUID | str, end_reason: str = "comple
         return False
     p_ok = routing_config().p_ok[(call.agent.agent_type_id, call.call_type_id)]
     outcome = draw_outcome(seed=call.simulation_run.seed, sequence=call.simulation_sequence or 0, p_ok=p_ok)
-    _, changed = call_complete(call=call, outcome=outcome, end_reason=end_reason, actor=SIMULATOR)
+    try:
+        _, changed = call_complete(call_id=call.id, outcome=outcome, end_reason=end_reason, actor=SIMULATOR)
+    except ApplicationError:  # hung up or ended meanwhile: nothing to complete
+        return False
     return changed
 
 

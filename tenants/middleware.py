@@ -11,6 +11,7 @@ The lookups are cached (see ``tenants.selectors``), so a request costs one Redis
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from django.conf import settings
@@ -61,7 +62,7 @@ class TenantResolutionMiddleware:
                     request=request,
                     headers={"WWW-Authenticate": 'Bearer realm="callcenter"'},
                 )
-            limited = self._rate_limited(resolved.prefix)
+            limited, first_use_this_minute = self._count_use(resolved.prefix)
             if limited is not None:
                 return problem_response(
                     status=429,
@@ -71,7 +72,7 @@ class TenantResolutionMiddleware:
                     headers={"Retry-After": str(limited)},
                 )
             # last_used_at is written at most once a minute per key, not on every request.
-            if cache.add(f"apikey-used:{resolved.prefix}", 1, 60):
+            if first_use_this_minute:
                 apikey_touch(key_id=resolved.key_id)
             request.api_key = resolved  # type: ignore[attr-defined]
             tenant = resolved.tenant()
@@ -87,20 +88,20 @@ class TenantResolutionMiddleware:
         return self.get_response(request)
 
     @staticmethod
-    def _rate_limited(prefix: str) -> int | None:
-        """Fixed one-second windows in Redis; returns the Retry-After seconds when over the limit."""
+    def _count_use(prefix: str) -> tuple[int | None, bool]:
+        """One Redis round trip per request: the rate limit (fixed one-second windows) and whether
+        this is the key's first use this minute. Returns (Retry-After seconds or None, first use)."""
         limit = settings.API_RATE_LIMIT_PER_SECOND
-        if limit <= 0:
-            return None
-        import time
-
         window = int(time.time())
-        key = cache.make_key(f"ratelimit:{prefix}:{window}")
+        counter = cache.make_key(f"ratelimit:{prefix}:{window}")
+        used = cache.make_key(f"apikey-used:{prefix}")
         try:
             pipe = get_redis_connection("default").pipeline(transaction=False)
-            pipe.incr(key)
-            pipe.expire(key, 2)
-            count, _ = pipe.execute()
+            pipe.incr(counter)
+            pipe.expire(counter, 2)
+            pipe.set(used, 1, nx=True, ex=60)
+            count, _, first_use = pipe.execute()
         except RedisError:
-            return None  # without Redis there is no shared counter: fail open, the engine answers 503 anyway
-        return 1 if int(count) > limit else None
+            return None, False  # no shared counter without Redis: fail open (the engine answers 503 anyway)
+        over = limit > 0 and int(count) > limit
+        return (1 if over else None), bool(first_use)

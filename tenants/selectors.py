@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import time
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
@@ -54,7 +56,27 @@ def _cache_key(prefix: str) -> str:
     return f"apikey:{prefix}"
 
 
+# A one-second copy in the process saves a Redis round trip per request; a revocation deletes the
+# shared entry at once, so every process stops accepting a revoked key within LOCAL_KEY_SECONDS.
+LOCAL_KEY_SECONDS = 1.0
+_local_keys: dict[str, tuple[float, dict[str, Any]]] = {}
+
+
+def _local_get(prefix: str) -> dict[str, Any] | None:
+    found = _local_keys.get(prefix)
+    if found is None or found[0] < time.monotonic():
+        return None
+    return found[1]
+
+
+def _local_set(prefix: str, entry: dict[str, Any]) -> None:
+    if len(_local_keys) > 10_000:
+        _local_keys.clear()
+    _local_keys[prefix] = (time.monotonic() + LOCAL_KEY_SECONDS, entry)
+
+
 def apikey_cache_forget(*, prefix: str) -> None:
+    _local_keys.pop(prefix, None)
     # The cache key is made in the public schema (tenant-aware make_key), whoever revokes.
     with schema_context(settings.PUBLIC_SCHEMA_NAME):
         cache.delete(_cache_key(prefix))
@@ -76,7 +98,9 @@ def apikey_resolve(*, raw_key: str) -> ResolvedKey | None:
     if parts is None:
         return None
     prefix, secret = parts
-    entry = cache.get(_cache_key(prefix))
+    entry = _local_get(prefix)
+    if entry is None:
+        entry = cache.get(_cache_key(prefix))
     if entry is None:
         row = (
             ApiKey.objects.filter(prefix=prefix)
@@ -93,8 +117,9 @@ def apikey_resolve(*, raw_key: str) -> ResolvedKey | None:
             )
             .first()
         )
-        entry = row or {"missing": True}
+        entry = dict(row) if row else {"missing": True}
         cache.set(_cache_key(prefix), entry, settings.API_KEY_CACHE_SECONDS)
+    _local_set(prefix, entry)
     if entry.get("missing") or entry["revoked_at"] is not None:
         return None
     if not hmac.compare_digest(entry["secret_hash"], hash_secret(secret)):

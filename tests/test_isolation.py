@@ -143,6 +143,8 @@ FOREIGN_LISTS = [
     ("call-types", "/call-types", "call_types"),
     ("config", "/config", "config"),
     ("config/conversion-matrix", "/config/conversion-matrix", "matrix"),
+    ("system/status", "/system/status", "status"),
+    ("system/metrics", "/system/metrics", "metrics"),
 ]
 
 
@@ -261,6 +263,10 @@ class TenantIsolationTests:
             assert [item["slug"] for item in body] == CALL_TYPES
         elif what == "config":
             assert sorted(body["call_type_mix"]) == CALL_TYPES
+        elif what == "status":
+            assert body["tenant"] == "beta" and body["agents_total"] == 0 and body["active_calls"] == 0
+        elif what == "metrics":
+            assert body["tenant"] == "beta" and body["calls_total"] == 0 and body["assignment_time_ms"]["samples"] == 0
         else:
             assert sorted(body["matrix"]) == AGENT_TYPES
         assert _snapshot(alpha.client()) == before

@@ -13,9 +13,9 @@ from __future__ import annotations
 import datetime
 import time
 import uuid
+from collections.abc import Callable
 
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from agents.models import Agent
@@ -27,6 +27,20 @@ from assignment.services.recovery import AgentConflict, engine_call
 from callcenter.errors import ApplicationError
 from callcenter.tenancy import current_schema
 from calls.models import Call
+
+# Everything about an agent that its changes write (its row is locked while they do).
+AGENT_STATE_FIELDS = [
+    "status",
+    "idle_since",
+    "wrap_up_ends_at",
+    "status_changed_at",
+    "agent_type",
+    "calls_handled",
+    "calls_ok",
+    "calls_ko",
+    "talk_time_seconds",
+    "updated_at",
+]
 
 
 def agent_lock(*, agent_id: uuid.UUID | str) -> Agent:
@@ -45,7 +59,7 @@ def agent_make_available(*, agent: Agent, idle_since: datetime.datetime, expecte
     agent.idle_since = idle_since
     agent.wrap_up_ends_at = None
     agent.status_changed_at = timezone.now()
-    agent.save(update_fields=["status", "idle_since", "wrap_up_ends_at", "status_changed_at", "updated_at"])
+    agent.save(update_fields=AGENT_STATE_FIELDS)
     expected = expected_call_id
     for _ in range(100):
 
@@ -101,7 +115,7 @@ def agent_take_off(
         agent.status = status
         agent.wrap_up_ends_at = wrap_up_ends_at if status == Agent.Status.WRAP_UP else None
         agent.status_changed_at = timezone.now()
-        agent.save(update_fields=["status", "wrap_up_ends_at", "status_changed_at", "updated_at", "agent_type"])
+        agent.save(update_fields=AGENT_STATE_FIELDS)
     result = engine_call(run)
     if result.outcome == "BUSY":
         raise ApplicationError(
@@ -118,17 +132,20 @@ def call_end(
     final_status: str,
     end_reason: str,
     outcome: str | None = None,
+    draw_outcome: Callable[[Call, Agent], str] | None = None,
     next_agent_status: str | None = None,
 ) -> tuple[Call, bool]:
     """End an ASSIGNED call (COMPLETED or CANCELLED) and free its agent: wrap-up if the tenant has
     one, else available (taking the next waiting call), or ``next_agent_status`` when forced.
+    ``draw_outcome(call, agent)`` gives the outcome when ``outcome`` is None.
 
     Idempotent: returns ``(call, False)`` when the call had already ended with this status.
     """
     from assignment.services.config import routing_config
 
     with transaction.atomic():
-        call = Call.objects.select_for_update().filter(id=call_id).first()
+        # The call's row only (not its call type's): its type is read, never changed, here.
+        call = Call.objects.select_for_update(of=("self",)).select_related("call_type").filter(id=call_id).first()
         if call is None:
             raise ApplicationError(code="call_not_found", message="No such call.", status=404)
         if call.status != Call.Status.ASSIGNED:
@@ -144,6 +161,8 @@ def call_end(
         agent = agent_lock(agent_id=call.agent_id)
         assert call.assigned_at is not None
         talk_seconds = max(0.0, (now - call.assigned_at).total_seconds())
+        if final_status == Call.Status.COMPLETED and outcome is None and draw_outcome is not None:
+            outcome = draw_outcome(call, agent)
         call.status = final_status
         call.end_reason = end_reason
         call.ended_at = now
@@ -153,13 +172,11 @@ def call_end(
             update_fields=["status", "end_reason", "ended_at", "outcome", "actual_duration_seconds", "updated_at"]
         )
         Assignment.objects.filter(call_id=call.id, ended_at__isnull=True).update(ended_at=now)
-        Agent.objects.filter(id=agent.id).update(
-            calls_handled=F("calls_handled") + 1,
-            calls_ok=F("calls_ok") + (1 if call.outcome == Call.Outcome.OK else 0),
-            calls_ko=F("calls_ko") + (1 if call.outcome == Call.Outcome.KO else 0),
-            talk_time_seconds=F("talk_time_seconds") + talk_seconds,
-        )
-        agent.refresh_from_db()
+        # The agent's row is locked: its counters are updated here and saved with its new status.
+        agent.calls_handled += 1
+        agent.calls_ok += 1 if call.outcome == Call.Outcome.OK else 0
+        agent.calls_ko += 1 if call.outcome == Call.Outcome.KO else 0
+        agent.talk_time_seconds += talk_seconds
         wrap_up = routing_config().settings.wrap_up_seconds
         if next_agent_status == Agent.Status.AVAILABLE:
             agent_make_available(agent=agent, idle_since=now, expected_call_id=str(call.id))

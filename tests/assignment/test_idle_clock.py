@@ -56,7 +56,7 @@ class IdleClockTests:
         routing_config_forget()
         talker = make_agent(name="talker")
         call = make_call()
-        finished, _ = call_complete(call=call, outcome="OK", actor=TEST_ACTOR)
+        finished, _ = call_complete(call_id=call.id, outcome="OK", actor=TEST_ACTOR)
         talker.refresh_from_db()
         assert talker.status == Agent.Status.WRAP_UP
         assert talker.wrap_up_ends_at == finished.ended_at + datetime.timedelta(seconds=30)
@@ -136,7 +136,7 @@ class IdleClockPropertyTests:
                     if agent_id not in model.busy:
                         continue
                     call = Call.objects.select_related("agent").get(id=model.busy.pop(agent_id))
-                    call_complete(call=call, outcome="OK", actor=TEST_ACTOR)
+                    call_complete(call_id=call.id, outcome="OK", actor=TEST_ACTOR)
                     self._agent_freed(model, agent_id)
                 elif op == "break":
                     agent_id = ids[arg]

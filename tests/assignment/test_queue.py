@@ -37,7 +37,7 @@ class QueueTests:
         for _ in range(4):
             active = Call.objects.select_related("agent").get(agent=agent, status=Call.Status.ASSIGNED)
             order.append(active.id)
-            call_complete(call=active, outcome="OK", actor=TEST_ACTOR)
+            call_complete(call_id=active.id, outcome="OK", actor=TEST_ACTOR)
         assert order == [high_new.id, high_newer.id, low_old.id, low_new.id]
         assert Agent.objects.get(id=agent.id).status == Agent.Status.AVAILABLE
 
