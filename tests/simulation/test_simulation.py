@@ -132,7 +132,7 @@ class SimulateCommandTests:
 
     def test_it_is_reproducible_for_a_seed(self, alpha) -> None:
         with schema_context(alpha.schema_name):
-            options = SimulationOptions(calls=40, agents=5, time_scale=5000, seed=77, inline_completion=True)
+            options = SimulationOptions(calls=100, agents=5, time_scale=5000, seed=77, inline_completion=True)
             first = run_simulation(options).run
             second = run_simulation(options).run
 
@@ -147,7 +147,7 @@ class SimulateCommandTests:
             assert [row[:2] for row in a] == [row[:2] for row in b]  # types and durations
             # The outcome also depends on who answered (the matrix row): equal wherever the type is.
             same_type = [(x[3], y[3]) for x, y in zip(a, b, strict=True) if x[2] == y[2]]
-            assert len(same_type) > 10 and all(x == y for x, y in same_type)
+            assert len(same_type) >= 10 and all(x == y for x, y in same_type)
 
     def test_the_report_fails_when_the_matrix_or_the_duration_model_is_wrong(self, alpha) -> None:
         with schema_context(alpha.schema_name):
