@@ -15,7 +15,7 @@ from assignment.services.config import (
     routing_settings_update,
 )
 from audit.services import Actor
-from callcenter.admin_sites import tenant_admin_site
+from callcenter.admin_sites import ReadOnlyAdminMixin, tenant_admin_site
 from callcenter.errors import ApplicationError
 from calls.models import CallType
 
@@ -102,15 +102,6 @@ class ConversionMatrixAdmin(admin.ModelAdmin[ConversionRate]):
 
 
 @admin.register(Assignment, site=tenant_admin_site)
-class AssignmentAdmin(admin.ModelAdmin[Assignment]):
+class AssignmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[Assignment]):
     list_display = ("call", "agent", "strategy", "candidates", "latency_ms", "created_at", "ended_at")
     list_filter = ("strategy",)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

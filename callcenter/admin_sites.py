@@ -32,5 +32,18 @@ class TenantAdminSite(AdminSite):
         return current_schema() != "public" and super().has_permission(request)
 
 
+class ReadOnlyAdminMixin:
+    """For records that only the engine writes (calls, assignments, the audit log): view only."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
 public_admin_site = PublicAdminSite(name="public_admin")
 tenant_admin_site = TenantAdminSite(name="tenant_admin")

@@ -96,6 +96,13 @@ def problem_response(
     return response
 
 
+def unauthorized(*, code: str, detail: str, request: HttpRequest, realm: str = "callcenter") -> JsonResponse:
+    """A 401 problem with the bearer challenge (outside DRF: middleware and plain views)."""
+    return problem_response(
+        status=401, code=code, detail=detail, request=request, headers={"WWW-Authenticate": f'Bearer realm="{realm}"'}
+    )
+
+
 def flatten_validation_errors(detail: Any, prefix: str = "") -> list[dict[str, str]]:
     """DRF's nested error dict as a flat list of ``{field, message, code}``."""
     out: list[dict[str, str]] = []

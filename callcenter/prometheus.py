@@ -26,7 +26,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from callcenter.errors import problem_response
+from callcenter.errors import unauthorized
 
 
 class TenantCollector(Collector):
@@ -127,11 +127,10 @@ def prometheus_metrics(request: HttpRequest) -> HttpResponse:
     if token:
         header = request.META.get("HTTP_AUTHORIZATION", "")
         if not hmac.compare_digest(header.encode(), f"Bearer {token}".encode()):
-            return problem_response(
-                status=401,
+            return unauthorized(
                 code="metrics_token_required",
                 detail="Send Authorization: Bearer <METRICS_TOKEN>.",
                 request=request,
-                headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+                realm="metrics",
             )
     return HttpResponse(generate_latest(_registry()), content_type=CONTENT_TYPE_LATEST)

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.http import HttpRequest, JsonResponse
 
-from callcenter.errors import problem_response
+from callcenter.errors import problem_response, unauthorized
 
 
 def not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
@@ -15,12 +15,10 @@ def not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
 
 def tenant_required(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
     """The public host serves no tenant data: without an API key or a tenant host, 401."""
-    return problem_response(
-        status=401,
+    return unauthorized(
         code="tenant_required",
         detail="Send an API key (Authorization: Bearer <key> or X-API-Key) or use your tenant's host.",
         request=request,
-        headers={"WWW-Authenticate": 'Bearer realm="callcenter"'},
     )
 
 

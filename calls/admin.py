@@ -5,7 +5,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from callcenter.admin_sites import tenant_admin_site
+from callcenter.admin_sites import ReadOnlyAdminMixin, tenant_admin_site
 from calls.models import Call, CallType
 
 
@@ -21,7 +21,7 @@ class CallTypeAdmin(admin.ModelAdmin[CallType]):
 
 
 @admin.register(Call, site=tenant_admin_site)
-class CallAdmin(admin.ModelAdmin[Call]):
+class CallAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[Call]):
     """Read-only: calls change only through the engine."""
 
     list_display = (
@@ -46,12 +46,3 @@ class CallAdmin(admin.ModelAdmin[Call]):
     @admin.display(description="phone number")
     def masked_phone(self, obj: Call) -> str:
         return obj.phone_number_masked
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

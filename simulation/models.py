@@ -23,6 +23,8 @@ class SimulationRun(models.Model):
     agents = models.PositiveIntegerField(default=0)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
     source = models.CharField(max_length=20, default="simulate")  # simulate, demo, dashboard
+    # False when the driver completes the calls itself (no Celery worker): no tasks are queued then.
+    complete_with_celery = models.BooleanField(default=True)
     started_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     report = models.JSONField(null=True, blank=True)

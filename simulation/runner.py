@@ -140,6 +140,7 @@ def _run(options: SimulationOptions, notes: list[str], progress: Callable[[str],
         calls_planned=total,
         agents=len(agents),
         source=options.source,
+        complete_with_celery=not inline,
     )
     rng = np.random.default_rng(options.seed)
     call_types = sorted(config.call_types_by_slug.values(), key=lambda c: c.slug)

@@ -31,7 +31,13 @@ SIMULATOR = Actor.system("simulator")
 
 
 def simulated_call_plan(
-    *, call_id: uuid.UUID, sequence: int, seed: int, time_scale: float, assigned_at: datetime.datetime
+    *,
+    call_id: uuid.UUID,
+    sequence: int,
+    seed: int,
+    time_scale: float,
+    assigned_at: datetime.datetime,
+    schedule: bool = True,
 ) -> tuple[float, datetime.datetime]:
     """Draw the call's duration; returns (simulated seconds, real expected end). Schedules the
     completion task once the surrounding transaction commits."""
@@ -46,8 +52,9 @@ def simulated_call_plan(
         high=settings.duration_max_seconds,
     )
     expected_end = assigned_at + datetime.timedelta(seconds=duration / time_scale)
-    schema_name = current_schema()
-    transaction.on_commit(lambda: _schedule_completion(schema_name, call_id, expected_end))
+    if schedule:
+        schema_name = current_schema()
+        transaction.on_commit(lambda: _schedule_completion(schema_name, call_id, expected_end))
     return duration, expected_end
 
 

@@ -20,7 +20,7 @@ from django.http import HttpRequest, HttpResponse
 from django_redis import get_redis_connection
 from redis.exceptions import RedisError
 
-from callcenter.errors import problem_response
+from callcenter.errors import problem_response, unauthorized
 from callcenter.logging import tenant_var
 from callcenter.tenancy import tenant_connection
 from tenants.selectors import apikey_resolve, public_tenant, tenant_for_hostname
@@ -55,12 +55,8 @@ class TenantResolutionMiddleware:
         if raw is not None:
             resolved = apikey_resolve(raw_key=raw)
             if resolved is None:
-                return problem_response(
-                    status=401,
-                    code="invalid_api_key",
-                    detail="The API key is malformed, unknown or revoked.",
-                    request=request,
-                    headers={"WWW-Authenticate": 'Bearer realm="callcenter"'},
+                return unauthorized(
+                    code="invalid_api_key", detail="The API key is malformed, unknown or revoked.", request=request
                 )
             limited, first_use_this_minute = self._count_use(resolved.prefix)
             if limited is not None:

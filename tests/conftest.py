@@ -166,6 +166,9 @@ def celery_worker(alpha: TenantFixture, tmp_path: Path) -> Iterator[WorkerProces
         REDIS_URL=settings.REDIS_URL,
         CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
     )
+    from callcenter.celery import app
+
+    app.control.purge()  # tasks left by earlier tests must not delay this test's
     name = f"test-{uuid.uuid4().hex[:8]}"
     log_path = tmp_path / "worker.log"
     log = log_path.open("w")

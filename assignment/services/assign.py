@@ -125,6 +125,7 @@ def _record_claim(*, call: Call, claimed: engine.ClaimResult, strategy: str, rec
                 seed=call.simulation_run.seed,
                 time_scale=call.simulation_run.time_scale,
                 assigned_at=now,
+                schedule=call.simulation_run.complete_with_celery,
             )
         call.assignment_time_ms = (time.perf_counter() - received_at) * 1000
         Assignment.objects.create(
@@ -197,13 +198,21 @@ def record_queued_assignment(*, call_id: str, agent_id: str, candidates: int, st
         call_id=call_id, agent_id=agent_id, strategy=strategy, candidates=candidates, latency_ms=latency_ms
     )
     run = Call.objects.filter(id=call_id, simulation_run__isnull=False).values_list(
-        "simulation_sequence", "simulation_run__seed", "simulation_run__time_scale"
+        "simulation_sequence",
+        "simulation_run__seed",
+        "simulation_run__time_scale",
+        "simulation_run__complete_with_celery",
     )
-    for sequence, seed, time_scale in run:
+    for sequence, seed, time_scale, with_celery in run:
         from simulation.services import simulated_call_plan
 
         planned, expected_end = simulated_call_plan(
-            call_id=uuid.UUID(str(call_id)), sequence=sequence or 0, seed=seed, time_scale=time_scale, assigned_at=now
+            call_id=uuid.UUID(str(call_id)),
+            sequence=sequence or 0,
+            seed=seed,
+            time_scale=time_scale,
+            assigned_at=now,
+            schedule=with_celery,
         )
         Call.objects.filter(id=call_id).update(planned_duration_seconds=planned, expected_end_at=expected_end)
     schema_name = current_schema()

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import datetime
 import logging
+import uuid
 from dataclasses import dataclass, field
 
 from django.core.cache import cache
+from django.db.models import DurationField, F, Func, Q, QuerySet, Value
 from django.utils import timezone
 
 from agents.models import Agent
@@ -41,14 +43,31 @@ class SweepReport:
     notes: list[str] = field(default_factory=list)
 
 
+def calls_waiting_too_long(*, now: datetime.datetime, max_wait_seconds: int) -> QuerySet[Call, uuid.UUID]:
+    """Waiting calls past the wait limit. A simulated call's limit is in simulated seconds: it waits
+    ``max_wait_seconds / time_scale`` real seconds."""
+    real_limit = now - datetime.timedelta(seconds=max_wait_seconds)
+    simulated_limit = Value(now) - Func(
+        Value(float(max_wait_seconds)) / F("simulation_run__time_scale"),
+        template="make_interval(secs => %(expressions)s)",
+        output_field=DurationField(),
+    )
+    return (
+        Call.objects.filter(status=Call.Status.QUEUED)
+        .filter(
+            Q(simulation_run__isnull=True, queued_at__lte=real_limit)
+            | Q(simulation_run__isnull=False, queued_at__lte=simulated_limit)
+        )
+        .order_by("queued_at")
+        .values_list("id", flat=True)
+    )
+
+
 def sweep_tenant(*, now: datetime.datetime | None = None, check_drift: bool = True) -> SweepReport:
     now = now or timezone.now()
     report = SweepReport()
     settings = routing_config().settings
-    cutoff = now - datetime.timedelta(seconds=settings.max_wait_seconds)
-    for call_id in Call.objects.filter(status=Call.Status.QUEUED, queued_at__lte=cutoff).values_list("id", flat=True)[
-        :1000
-    ]:
+    for call_id in calls_waiting_too_long(now=now, max_wait_seconds=settings.max_wait_seconds)[:1000]:
         if call_abandon(call_id=call_id):
             report.abandoned += 1
     for agent_id in Agent.objects.filter(status=Agent.Status.WRAP_UP, wrap_up_ends_at__lte=now).values_list(

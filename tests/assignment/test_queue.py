@@ -111,3 +111,19 @@ class SweepRepairTests:
         report = sweep_tenant(check_drift=False)
         assert report.paired == 1
         assert Call.objects.get(id=waiting.id).agent_id == agent.id
+
+
+class SimulatedWaitLimitTests:
+    def test_a_simulated_calls_wait_limit_runs_in_simulated_time(self, in_alpha) -> None:
+        from simulation.models import SimulationRun
+
+        _settings(max_wait_seconds=300)
+        run = SimulationRun.objects.create(seed=1, strategy="longest_idle", rate_per_second=1, time_scale=100)
+        real = make_call()
+        simulated = make_call(simulation_run=run, simulation_sequence=0)
+        four_seconds_ago = timezone.now() - datetime.timedelta(seconds=4)
+        Call.objects.filter(id__in=[real.id, simulated.id]).update(queued_at=four_seconds_ago)
+        # 4 real seconds are 400 simulated seconds at time scale 100: past the 300 s limit.
+        assert sweep_tenant(check_drift=False).abandoned == 1
+        assert Call.objects.get(id=simulated.id).status == Call.Status.ABANDONED
+        assert Call.objects.get(id=real.id).status == Call.Status.QUEUED

@@ -14,7 +14,7 @@ from unittest import mock
 import pytest
 import redis
 import yaml
-from django.db import OperationalError
+from django.db import connections
 
 from assignment import engine
 from callcenter.logging import ContextFilter, JsonFormatter
@@ -51,10 +51,21 @@ class HealthTests:
         assert body["checks"]["database"]["status"] == "up" and body["checks"]["database"]["ms"] >= 0
 
     def test_it_is_503_naming_the_database_when_postgres_is_down(self) -> None:
-        with mock.patch("callcenter.health.check_database", side_effect=OperationalError("connection refused")):
+        # Really unreachable: the connection is closed and pointed at a port where nothing listens.
+        connection = connections["default"]
+        connection.close()
+        settings_dict = connection.settings_dict
+        saved = (settings_dict["HOST"], settings_dict["PORT"])
+        settings_dict["HOST"], settings_dict["PORT"] = "127.0.0.1", "1"
+        try:
             response = ApiClient(key=None).get("/health")
+        finally:
+            connection.close()
+            settings_dict["HOST"], settings_dict["PORT"] = saved
         assert response.status_code == 503
-        assert "database" in response.json()["down"]
+        body = response.json()
+        assert "database" in body["down"] and "redis" not in body["down"] and "error" in body["checks"]["database"]
+        assert body["checks"]["redis"]["status"] == "up"
 
     def test_it_needs_no_key_and_ignores_one(self, alpha) -> None:
         # A scrape or probe may carry a stale key: /health still answers (no tenant is involved).

@@ -192,3 +192,25 @@ class SimulateCommandTests:
             assert list(Call.objects.values_list("id", flat=True)) == [real_call.id]
             assert list(Agent.objects.values_list("id", flat=True)) == [real_agent.id]
             assert not engine_drift()
+
+
+class DemoAndStatusCommandTests:
+    def test_demo_plays_live_traffic_on_a_tenant(self, alpha) -> None:
+        out = StringIO()
+        call_command("demo", "--tenant", "alpha", "--agents", "4", "--time-scale", "5000", "--calls", "12", stdout=out)
+        assert "Demo traffic on alpha: 4 agents" in out.getvalue() and "Demo stopped after 12 calls" in out.getvalue()
+        with schema_context(alpha.schema_name):
+            run = SimulationRun.objects.get(source="demo")
+            assert run.status == SimulationRun.Status.STOPPED
+            calls = Call.objects.filter(simulation_run=run)
+            assert calls.count() == 12 and Agent.objects.filter(name__startswith="sim agent ").count() == 4
+            assert all(c.planned_duration_seconds for c in calls if c.assigned_at)
+
+    def test_status_reports_services_and_each_tenant(self, alpha) -> None:
+        with schema_context(alpha.schema_name):
+            make_agent(name="x")
+        out = StringIO()
+        call_command("status", "--tenant", "alpha", stdout=out)
+        text = out.getvalue()
+        assert "database: up" in text and "redis: up" in text
+        assert "alpha: AVAILABLE 1" in text and "queue 0" in text

@@ -16,21 +16,11 @@ from assignment import engine
 from assignment.models import ConversionRate, RoutingSettings
 from calls.models import CallType
 from tenants.models import ApiKey, Domain, Tenant
-from tenants.selectors import apikey_cache_forget, tenant_get
+from tenants.selectors import tenant_get
 from tenants.services import tenant_delete
 from tests.helpers import ApiClient, assert_problem
 
 KEY = re.compile(r"\bcc_[0-9a-f]+_[A-Za-z0-9_-]+")
-
-
-@pytest.fixture(autouse=True)
-def _drop_keys_made_here(alpha):
-    """Keys live in the public schema, which the per-test reset leaves alone: remove this test's."""
-    last_id = ApiKey.objects.order_by("-id").values_list("id", flat=True).first() or 0
-    yield
-    for api_key in ApiKey.objects.filter(id__gt=last_id):
-        api_key.delete()
-        apikey_cache_forget(prefix=api_key.prefix)
 
 
 def _run(*args: str) -> str:

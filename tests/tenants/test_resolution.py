@@ -9,21 +9,10 @@ from django_tenants.utils import schema_context
 from agents.models import Agent
 from audit.services import Actor
 from tenants.models import ApiKey
-from tenants.selectors import apikey_cache_forget
 from tenants.services import apikey_create, apikey_revoke
 from tests.helpers import ApiClient, assert_problem
 
 CLI = Actor.system("test")
-
-
-@pytest.fixture(autouse=True)
-def _drop_keys_made_here(alpha):
-    """Keys live in the public schema, which the per-test reset leaves alone: remove this test's."""
-    last_id = ApiKey.objects.order_by("-id").values_list("id", flat=True).first() or 0
-    yield
-    for api_key in ApiKey.objects.filter(id__gt=last_id):
-        api_key.delete()
-        apikey_cache_forget(prefix=api_key.prefix)
 
 
 def _names(response) -> list[str]:

@@ -30,6 +30,7 @@ class Command(BaseCommand):
         parser.add_argument("--time-scale", type=float, default=10.0, help="simulated seconds per real second")
         parser.add_argument("--seed", type=int, default=7)
         parser.add_argument("--wait-for-tenant", type=float, default=60.0, help="seconds to wait for the tenant")
+        parser.add_argument("--calls", type=int, default=0, help="stop after this many calls (default: never)")
 
     def handle(self, *args: Any, **options: Any) -> None:
         stop = {"now": False}
@@ -67,7 +68,7 @@ class Command(BaseCommand):
             call_types = sorted(routing_config().call_types_by_slug.values(), key=lambda c: c.slug)
             sequence = 0
             next_arrival = time.monotonic()
-            while not stop["now"]:
+            while not stop["now"] and not (options["calls"] and sequence >= options["calls"]):
                 weights = np.array([c.mix_weight for c in call_types], dtype=float)
                 call_type = call_types[int(rng.choice(len(call_types), p=weights / weights.sum()))]
                 try:
@@ -84,7 +85,7 @@ class Command(BaseCommand):
                     time.sleep(1)
                 sequence += 1
                 next_arrival += float(rng.exponential(1.0 / rate)) / options["time_scale"]
-                while not stop["now"] and time.monotonic() < next_arrival:
+                while not stop["now"] and time.monotonic() < next_arrival and sequence != options["calls"]:
                     time.sleep(min(0.2, max(0.0, next_arrival - time.monotonic())))
                 close_old_connections()
             run.status = SimulationRun.Status.STOPPED
