@@ -12,6 +12,7 @@ committed) waits on that lock, then looks again: the call was either committed o
 
 from __future__ import annotations
 
+import datetime
 import logging
 import random
 import time
@@ -59,17 +60,23 @@ def assign_new_call(*, call: Call, config: RoutingConfig, received_at: float, rn
     in one transaction. If that transaction fails, the claim is undone in Redis before re-raising."""
     for attempt in range(MAX_CLAIM_ATTEMPTS):
         claimed: engine.ClaimResult | None = None
+        # One instant for Redis's queue score and Postgres's timestamps, so a rebuild orders alike.
+        now = timezone.now()
+        used = {"strategy": config.settings.strategy}
         try:
             with transaction.atomic():
                 advisory_lock_call(call.id)
 
-                def run(cfg: RoutingConfig) -> engine.ClaimResult:
+                def run(
+                    cfg: RoutingConfig, used: dict[str, str] = used, now: datetime.datetime = now
+                ) -> engine.ClaimResult:
+                    used["strategy"] = cfg.settings.strategy
                     return engine.claim(
                         schema_name=current_schema(),
                         call_id=str(call.id),
                         strategy=cfg.settings.strategy,
                         priority=call.priority,
-                        queued_at_ms=engine.to_ms(time.time()),
+                        queued_at_ms=engine.to_ms(now.timestamp()),
                         max_queue_length=cfg.settings.max_queue_length,
                         type_ids=cfg.type_ids,
                         p_ok_by_type=cfg.p_ok_by_agent_type(call.call_type_id),
@@ -77,7 +84,7 @@ def assign_new_call(*, call: Call, config: RoutingConfig, received_at: float, rn
                     )
 
                 claimed = engine_call(run)
-                _record_claim(call=call, claimed=claimed, strategy=config.settings.strategy, received_at=received_at)
+                _record_claim(call=call, claimed=claimed, strategy=used["strategy"], received_at=received_at, now=now)
             if claimed.outcome == "ASSIGNED":
                 observe_assignment(schema_name=current_schema(), milliseconds=call.assignment_time_ms or 0.0)
             return call
@@ -98,8 +105,9 @@ def assign_new_call(*, call: Call, config: RoutingConfig, received_at: float, rn
     raise engine.EngineUnavailable("could not record a claim after repeated conflicts")
 
 
-def _record_claim(*, call: Call, claimed: engine.ClaimResult, strategy: str, received_at: float) -> None:
-    now = timezone.now()
+def _record_claim(
+    *, call: Call, claimed: engine.ClaimResult, strategy: str, received_at: float, now: datetime.datetime
+) -> None:
     # A retried attempt starts from a clean slate.
     call.agent_id, call.assigned_at, call.queued_at, call.ended_at = None, None, None, None
     call.end_reason, call.assignment_time_ms = "", None
