@@ -72,16 +72,31 @@ class TenantCollector(Collector):
                 threshold.add_metric([schema_name], (routing or 100.0) / 1000)
         yield from (latency, calls, queue, agents, threshold)
         yield from _redis_memory()
-        yield _services_up()
+        yield from _services_up()
 
 
-def _services_up() -> Metric:
-    from callcenter.health import check_database, check_redis, timed
+def _services_up() -> Iterator[Metric]:
+    from django.db import connection
+
+    from callcenter.health import check_database, check_redis, check_workers_cached, timed
 
     up = GaugeMetricFamily("callcenter_service_up", "1 when the web process reaches the service.", labels=["service"])
     for name, check in (("database", check_database), ("redis", check_redis)):
         up.add_metric([name], 1.0 if timed(check)["status"] == "up" else 0.0)
-    return up
+    yield up
+    workers = GaugeMetricFamily("callcenter_workers", "Celery workers answering a ping (checked every 5 s).")
+    result = check_workers_cached()
+    workers.add_metric([], float(result.get("workers", 0)) if result["status"] == "up" else 0.0)
+    yield workers
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
+            (count,) = cursor.fetchone()
+    except Exception:  # database down: the series is absent, callcenter_service_up says why
+        return
+    connections = GaugeMetricFamily("callcenter_database_connections", "Connections open to the database.")
+    connections.add_metric([], float(count))
+    yield connections
 
 
 def _redis_memory() -> Iterator[Metric]:
