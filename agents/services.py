@@ -117,7 +117,7 @@ def agent_set_status(*, agent: Agent, status: str, force: bool = False, actor: A
             if active is not None:
                 # Locks the call, then the agent (the same order as every call end).
                 try:
-                    call_end(
+                    _, ended_here = call_end(
                         call_id=active,
                         final_status=Call.Status.COMPLETED,
                         end_reason="agent_forced_status",
@@ -126,6 +126,11 @@ def agent_set_status(*, agent: Agent, status: str, force: bool = False, actor: A
                 except ApplicationError as error:
                     if error.code != "invalid_call_state":
                         raise
+                    ended_here = False
+                if not ended_here:
+                    # The call ended some other way meanwhile (and the agent may already hold the
+                    # next one): start over, so the agent still gets the status asked for.
+                    return change()
                 locked = Agent.objects.select_related("agent_type").get(id=agent.id)
                 audit_record(
                     actor=actor,

@@ -342,6 +342,10 @@ def acquire_rebuild_lock(*, schema_name: str, token: str, ttl_ms: int = 10_000) 
     return bool(client().set(TenantKeys(schema_name).rebuild_lock, token, nx=True, px=ttl_ms))
 
 
+def rebuild_in_progress(*, schema_name: str) -> bool:
+    return bool(client().exists(TenantKeys(schema_name).rebuild_lock))
+
+
 def release_rebuild_lock(*, schema_name: str, token: str) -> None:
     key = TenantKeys(schema_name).rebuild_lock
     if client().get(key) == token:

@@ -20,7 +20,6 @@ import uuid
 from dataclasses import dataclass
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from agents.models import Agent
@@ -89,12 +88,14 @@ def assign_new_call(*, call: Call, config: RoutingConfig, received_at: float, rn
                 observe_assignment(schema_name=current_schema(), milliseconds=call.assignment_time_ms or 0.0)
             return call
         except AgentConflict:
-            _undo(call=call, claimed=claimed)
+            # Redis and Postgres disagree about that agent: the rebuild (which does not see this
+            # rolled-back call) sets both the agent and the queue right; no undo that could hand
+            # the agent on first.
             logger.warning("claim conflict on attempt %d: Redis handed out a busy agent; rebuilding", attempt + 1)
             engine_rebuild()
         except IntegrityError as error:
-            _undo(call=call, claimed=claimed)
             if not _is_agent_conflict(error):
+                _undo(call=call, claimed=claimed)
                 raise
             logger.warning("claim conflict on attempt %d (%s); rebuilding", attempt + 1, error)
             engine_rebuild()
@@ -195,10 +196,10 @@ def record_queued_assignment(*, call_id: str, agent_id: str, candidates: int, st
         updated = update()
     if updated == 0:
         return False
-    agent_updated = (
-        Agent.objects.filter(id=agent_id)
-        .filter(~Q(status=Agent.Status.BUSY))
-        .update(status=Agent.Status.BUSY, status_changed_at=now, wrap_up_ends_at=None)
+    # The agent must be free in Postgres too (every path that frees an agent writes AVAILABLE
+    # first): Redis may have been rebuilt from a view where it still was.
+    agent_updated = Agent.objects.filter(id=agent_id, status=Agent.Status.AVAILABLE).update(
+        status=Agent.Status.BUSY, status_changed_at=now, wrap_up_ends_at=None
     )
     if agent_updated != 1:
         raise AgentConflict(agent_id)

@@ -12,6 +12,7 @@ any double assignment, and the sweep's drift check repairs the rest (see docs/as
 
 from __future__ import annotations
 
+import datetime
 import logging
 import time
 import uuid
@@ -19,7 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from agents.models import Agent
@@ -48,17 +50,32 @@ def with_repair(operation: Callable[[], T]) -> T:
         return operation()
 
 
+STRANDED_AFTER = datetime.timedelta(seconds=60)
+
+
 def rebuild_input_from_postgres(*, config: RoutingConfig) -> engine.RebuildInput:
-    """Read the tenant's agents and open calls. Repairs a BUSY agent without a call (a crash between
-    writes can leave one) by making it AVAILABLE again."""
+    """Read the tenant's agents and open calls from one snapshot (REPEATABLE READ when this starts
+    the transaction), so agents and queue are seen at the same instant.
+
+    A BUSY agent that has held no ASSIGNED call for a minute (which no committed change produces;
+    it would take a bug) is made AVAILABLE again. The minute keeps this away from a claim
+    committing at the same moment."""
+    now = timezone.now()
+    stranded = Agent.objects.filter(status=Agent.Status.BUSY, status_changed_at__lt=now - STRANDED_AFTER).exclude(
+        Exists(Call.objects.filter(agent_id=OuterRef("id"), status=Call.Status.ASSIGNED))
+    )
+    repaired = stranded.update(status=Agent.Status.AVAILABLE, idle_since=now, status_changed_at=now)
+    if repaired:
+        logger.warning("rebuild: %d busy agents held no call; made available", repaired)
+    outermost = not transaction.get_connection().in_atomic_block
     with transaction.atomic():
+        if outermost:
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         active = dict(Call.objects.filter(status=Call.Status.ASSIGNED).values_list("agent_id", "id"))
-        stranded = Agent.objects.filter(status=Agent.Status.BUSY).exclude(id__in=list(active.keys()))
-        now = timezone.now()
-        repaired = stranded.update(status=Agent.Status.AVAILABLE, idle_since=now, status_changed_at=now)
-        if repaired:
-            logger.warning("rebuild: %d busy agents held no call; made available", repaired)
-        idle, busy, other = [], [], []
+        idle: list[tuple[str, int, int]] = []
+        busy: list[tuple[str, int, str]] = []
+        other: list[tuple[str, int, str]] = []
         for agent_id, type_id, status, idle_since in Agent.objects.values_list(
             "id", "agent_type_id", "status", "idle_since"
         ):
@@ -67,8 +84,8 @@ def rebuild_input_from_postgres(*, config: RoutingConfig) -> engine.RebuildInput
             elif status == Agent.Status.AVAILABLE and idle_since is not None:  # a check constraint ensures it
                 idle.append((str(agent_id), type_id, engine.to_ms(idle_since.timestamp())))
             elif status == Agent.Status.BUSY:
-                # Holds a call in Postgres that is not ASSIGNED: cannot happen after the repair above.
-                continue
+                # BUSY without an ASSIGNED call: kept out of the line until the repair above applies.
+                other.append((str(agent_id), type_id, Agent.Status.OFFLINE))
             else:
                 other.append((str(agent_id), type_id, status))
         queue = [
@@ -88,11 +105,14 @@ def engine_rebuild(*, wait_seconds: float = 5.0) -> bool:
     token = uuid.uuid4().hex
     deadline = time.monotonic() + wait_seconds
     while not engine.acquire_rebuild_lock(schema_name=schema_name, token=token):
-        if engine.snapshot_has_epoch(schema_name=schema_name):
-            return False
+        # Someone else is rebuilding: wait until they are done (their state is then the fresh one).
         if time.monotonic() > deadline:
             raise engine.EngineUnavailable(f"rebuild of {schema_name} did not finish in {wait_seconds} s")
         time.sleep(0.01)
+        if not engine.rebuild_in_progress(schema_name=schema_name) and engine.snapshot_has_epoch(
+            schema_name=schema_name
+        ):
+            return False
     try:
         config = routing_config(force=True)
         state = rebuild_input_from_postgres(config=config)
@@ -137,6 +157,13 @@ class Drift:
 
     def __bool__(self) -> bool:
         return bool(self.agents or self.queue_missing_in_redis or self.queue_extra_in_redis)
+
+    def items(self) -> set[str]:
+        """Each difference as one comparable string."""
+        found = {f"agent:{agent}:{views[0]}|{views[1]}" for agent, views in self.agents.items()}
+        found |= {f"missing:{call}" for call in self.queue_missing_in_redis}
+        found |= {f"extra:{call}" for call in self.queue_extra_in_redis}
+        return found
 
     def summary(self) -> str:
         return (

@@ -117,6 +117,9 @@ def agent_take_off(
         agent.status_changed_at = timezone.now()
         agent.save(update_fields=AGENT_STATE_FIELDS)
     result = engine_call(run)
+    if result.outcome == "BUSY" and expected_call_id is not None:
+        # Postgres says the agent holds expected_call_id, Redis another call: a disagreement.
+        raise AgentConflict(str(agent.id))
     if result.outcome == "BUSY":
         raise ApplicationError(
             code="agent_busy",

@@ -15,7 +15,10 @@ from __future__ import annotations
 import datetime
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
+from typing import TypeVar
 
 from django.core.cache import cache
 from django.db.models import DurationField, F, Func, Q, QuerySet, Value
@@ -31,6 +34,8 @@ from calls.models import Call
 from calls.services import call_abandon
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -64,40 +69,56 @@ def calls_waiting_too_long(*, now: datetime.datetime, max_wait_seconds: int) -> 
 
 
 def sweep_tenant(*, now: datetime.datetime | None = None, check_drift: bool = True) -> SweepReport:
+    """One sweep of the current tenant. Each item is its own change: one that fails (a conflict is
+    repaired by a rebuild and retried once; anything else is logged) never stops the others, and
+    the drift check always runs last."""
+    from simulation.services import simulated_call_finish, simulated_calls_overdue
+
     now = now or timezone.now()
     report = SweepReport()
     settings = routing_config().settings
-    for call_id in calls_waiting_too_long(now=now, max_wait_seconds=settings.max_wait_seconds)[:1000]:
-        if call_abandon(call_id=call_id):
-            report.abandoned += 1
-    for agent_id in Agent.objects.filter(status=Agent.Status.WRAP_UP, wrap_up_ends_at__lte=now).values_list(
-        "id", flat=True
-    )[:1000]:
-        if wrap_up_finish(agent_id=agent_id, now=now):
-            report.wrap_ups_ended += 1
-    from simulation.services import simulated_call_finish, simulated_calls_overdue
-
-    for call_id in simulated_calls_overdue(now=now):
-        if simulated_call_finish(call_id=call_id, end_reason="completed_by_sweep"):
-            report.overdue_completed += 1
-    report.paired = with_repair(match_waiting_calls)
-    if check_drift:
-        report.rebuilt = _repair_drift(report)
+    try:
+        for call_id in calls_waiting_too_long(now=now, max_wait_seconds=settings.max_wait_seconds)[:1000]:
+            if _item(report, "abandon", partial(call_abandon, call_id=call_id)):
+                report.abandoned += 1
+        wrap_ups = Agent.objects.filter(status=Agent.Status.WRAP_UP, wrap_up_ends_at__lte=now)
+        for agent_id in wrap_ups.values_list("id", flat=True)[:1000]:
+            if _item(report, "wrap-up", partial(wrap_up_finish, agent_id=agent_id, now=now)):
+                report.wrap_ups_ended += 1
+        for call_id in simulated_calls_overdue(now=now):
+            finish = partial(simulated_call_finish, call_id=call_id, end_reason="completed_by_sweep")
+            if _item(report, "overdue", finish):
+                report.overdue_completed += 1
+        report.paired = _item(report, "match", match_waiting_calls) or 0
+    finally:
+        if check_drift:
+            report.rebuilt = _repair_drift(report)
     return report
 
 
+def _item(report: SweepReport, what: str, operation: Callable[[], T]) -> T | None:
+    try:
+        return with_repair(operation)
+    except Exception as error:  # one stuck item must not stop the sweep of the rest
+        logger.exception("sweep: %s failed", what)
+        report.notes.append(f"{what}: {error}")
+        return None
+
+
 def _repair_drift(report: SweepReport) -> bool:
+    """Rebuild when some difference between Redis and Postgres is seen in two consecutive sweeps.
+    Changes in flight show up once and are gone the next second; a lasting difference stays, even
+    while new short-lived ones come and go around it."""
     drift = engine_drift()
     key = f"sweep-drift:{current_schema()}"
-    if not drift:
+    items = drift.items()
+    if not items:
         cache.delete(key)
         return False
-    signature = (
-        repr(sorted(drift.agents.items())) + repr(drift.queue_missing_in_redis) + repr(drift.queue_extra_in_redis)
-    )
-    previous = cache.get(key)
-    if previous != signature:
-        cache.set(key, signature, 30)
+    previous = set(cache.get(key) or ())
+    lasting = items & previous
+    if not lasting:
+        cache.set(key, sorted(items), 30)
         return False
     logger.warning("engine drift persisted (%s); rebuilding from Postgres", drift.summary())
     report.notes.append(drift.summary())
