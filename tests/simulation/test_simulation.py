@@ -111,24 +111,25 @@ class SimulateCommandTests:
     def test_the_quick_run_passes_and_writes_every_figure(self, alpha, tmp_path) -> None:
         out = StringIO()
         report_file = tmp_path / "report.json"
-        call_command(
-            "simulate",
-            "--quick",
-            "--inline",
-            "--tenant",
-            "alpha",
-            "--seed",
-            "5",
-            "--json",
-            str(report_file),
-            stdout=out,
-        )
+        with schema_context(alpha.schema_name):
+            # One agent type: who answers a call then does not change its outcome, so the verdict
+            # depends on the seed alone (with four types it depends on timing, and a 95 % family of
+            # intervals misses by chance in about one run in twenty).
+            from agents.models import AgentType
+
+            AgentType.objects.exclude(slug="agente_tipo_1").delete()
+            routing_config_forget()
+        arguments = ["--quick", "--inline", "--tenant", "alpha", "--seed", "5", "--json", str(report_file)]
+        try:
+            call_command("simulate", *arguments, stdout=out)
+        except CommandError:
+            pytest.fail("simulate failed:\n" + out.getvalue().replace("\r", "\n")[-3000:])
         report = json.loads(report_file.read_text())
         assert report["ok"] and "all checks passed" in out.getvalue()
         assert set(report["checks"]) == {"latency", "call_type_mix", "conversion", "durations", "invariants"}
         assert report["calls"] == 60 and report["statuses"] == {"COMPLETED": 60}
         assert report["checks"]["latency"]["p99"] > 0
-        assert len(report["checks"]["conversion"]["cells"]) == 16
+        assert len(report["checks"]["conversion"]["cells"]) == 4
 
     def test_it_is_reproducible_for_a_seed(self, alpha) -> None:
         with schema_context(alpha.schema_name):
