@@ -127,3 +127,29 @@ class SimulatedWaitLimitTests:
         assert sweep_tenant(check_drift=False).abandoned == 1
         assert Call.objects.get(id=simulated.id).status == Call.Status.ABANDONED
         assert Call.objects.get(id=real.id).status == Call.Status.QUEUED
+
+
+class SweepRobustnessTests:
+    def test_a_failing_item_does_not_stop_the_rest_of_the_sweep(self, in_alpha) -> None:
+        from unittest import mock
+
+        _settings(max_wait_seconds=60)
+        old = make_call()
+        Call.objects.filter(id=old.id).update(queued_at=timezone.now() - datetime.timedelta(seconds=61))
+        with mock.patch("assignment.services.sweep.call_abandon", side_effect=RuntimeError("stuck")):
+            report = sweep_tenant()
+        assert report.abandoned == 0 and any("abandon: stuck" in note for note in report.notes)
+        # The next sweep (the item no longer fails) still does its work.
+        assert sweep_tenant().abandoned == 1
+
+    def test_lasting_drift_is_repaired_while_other_differences_come_and_go(self, in_alpha) -> None:
+        make_agent(name="lasting")
+        keys = TenantKeys(in_alpha.schema_name)
+        engine.client().delete(keys.idle, keys.idle_lex)  # a lasting difference
+        first = sweep_tenant()
+        assert not first.rebuilt
+        make_agent(name="new in flight", status=Agent.Status.OFFLINE)  # the set of differences changes...
+        engine.client().hdel(keys.agent_status, str(Agent.objects.get(name="new in flight").id))
+        second = sweep_tenant()
+        assert second.rebuilt  # ...but the lasting one is seen twice: rebuilt
+        assert not engine_drift()
