@@ -84,9 +84,7 @@ def _run(name: str, keys: TenantKeys, type_ids: Sequence[int], args: Sequence[An
     argv: list[Any] = [len(type_ids), *[str(t) for t in type_ids], *args]
     try:
         reply = _script(name)(keys=all_keys, args=argv)
-    except redis.exceptions.ConnectionError as exc:
-        raise EngineUnavailable(str(exc)) from exc
-    except redis.exceptions.TimeoutError as exc:
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
         raise EngineUnavailable(str(exc)) from exc
     if reply and reply[0] == "NOEPOCH":
         raise EngineStateLost(keys.schema_name)
@@ -291,14 +289,8 @@ def rebuild(*, schema_name: str, state: RebuildInput, epoch: str, type_ids: Sequ
     args.append(len(state.queue))
     for call_id, score in state.queue:
         args += [call_id, score]
-    # rebuild.lua deletes every key first, so no NOEPOCH check applies to it.
-    keys = TenantKeys(schema_name)
-    all_keys = keys.fixed() + [keys.idle_of_type(t) for t in type_ids]
-    argv = [len(type_ids), *[str(t) for t in type_ids], *args]
-    try:
-        _script("rebuild")(keys=all_keys, args=argv)
-    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-        raise EngineUnavailable(str(exc)) from exc
+    # rebuild.lua needs no epoch (it sets a new one) and answers REBUILT.
+    _run("rebuild", TenantKeys(schema_name), type_ids, args)
 
 
 def snapshot(*, schema_name: str) -> EngineSnapshot:

@@ -6,6 +6,7 @@ from typing import Any
 from django.core.cache import cache
 from django.db.models import Count, F, Min, Q
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from agents.models import Agent
 from assignment import engine, metrics
@@ -31,38 +32,37 @@ def conversion_matrix_get() -> dict[str, dict[str, float]]:
 SERVICE_LEVEL_WINDOW = datetime.timedelta(hours=1)
 
 
-def system_status() -> dict[str, Any]:
-    """The caller's tenant right now: agents by status, queue, active calls, and the services."""
-    from callcenter.health import check_database, check_redis, check_workers_cached, timed
-
+def tenant_live_state() -> dict[str, Any]:
+    """The current tenant right now: agents by status, queue depth, oldest wait, active calls.
+    The queue comes from Redis (where it is decided), or from Postgres when Redis is unreachable."""
     now = timezone.now()
     agents = {status: 0 for status in Agent.Status.values}
     agents.update(dict(Agent.objects.values_list("status").annotate(n=Count("id")).order_by("status")))
-    schema_name = current_schema()
-    redis_check = timed(check_redis)
-    queue_depth, oldest_wait = 0, 0.0
-    if redis_check["status"] == "up":
-        try:
-            depth, head_score = engine.queue_depth(schema_name=schema_name)
-            queue_depth = depth
-            if head_score is not None:
-                queued_at_ms = int(head_score) % 10**13
-                oldest_wait = max(0.0, now.timestamp() - queued_at_ms / 1000)
-        except engine.EngineUnavailable:
-            pass
-    else:  # Redis down: Postgres still knows the queue
+    try:
+        queue_depth, head_score = engine.queue_depth(schema_name=current_schema())
+        oldest_wait = 0.0 if head_score is None else max(0.0, now.timestamp() - (int(head_score) % 10**13) / 1000)
+    except (engine.EngineUnavailable, RedisError):
         queued = Call.objects.filter(status=Call.Status.QUEUED).aggregate(n=Count("id"), oldest=Min("queued_at"))
         queue_depth = queued["n"]
         oldest_wait = (now - queued["oldest"]).total_seconds() if queued["oldest"] else 0.0
     return {
-        "tenant": schema_name,
         "time": now,
         "agents": agents,
         "agents_total": sum(agents.values()),
         "queue_depth": queue_depth,
         "oldest_wait_seconds": round(oldest_wait, 3),
         "active_calls": Call.objects.filter(status=Call.Status.ASSIGNED).count(),
-        "services": {"database": timed(check_database), "redis": redis_check, "workers": check_workers_cached()},
+    }
+
+
+def system_status() -> dict[str, Any]:
+    """The caller's tenant right now (``tenant_live_state``) and the services it depends on."""
+    from callcenter.health import check_database, check_redis, check_workers_cached, timed
+
+    return {
+        "tenant": current_schema(),
+        **tenant_live_state(),
+        "services": {"database": timed(check_database), "redis": timed(check_redis), "workers": check_workers_cached()},
     }
 
 

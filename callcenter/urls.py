@@ -7,8 +7,9 @@ from agents import apis as agent_apis
 from assignment import apis as config_apis
 from callcenter.admin_sites import tenant_admin_site
 from callcenter.api import composite
+from callcenter.errors import handler404 as not_found
 from callcenter.prometheus import prometheus_metrics
-from callcenter.views import health, not_found
+from callcenter.views import health
 from calls import apis as call_apis
 
 api_urlpatterns = [

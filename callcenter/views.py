@@ -6,11 +6,7 @@ from typing import Any
 
 from django.http import HttpRequest, JsonResponse
 
-from callcenter.errors import problem_response, unauthorized
-
-
-def not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
-    return problem_response(status=404, code="not_found", detail="No such resource.", request=request)
+from callcenter.errors import unauthorized
 
 
 def tenant_required(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:

@@ -129,20 +129,14 @@ def simulation_data_remove() -> dict[str, int]:
 
 
 def tenant_status() -> dict[str, Any]:
-    from django.db.models import Count, Min
-
-    from agents.models import Agent
+    """What ``manage.py status`` shows of a tenant: its live state, today's calls, the last run."""
+    from assignment.selectors import tenant_live_state
     from simulation.models import SimulationRun
 
-    now = timezone.now()
-    agents = dict(Agent.objects.values_list("status").annotate(n=Count("id")).order_by("status"))
-    queued = Call.objects.filter(status=Call.Status.QUEUED).aggregate(n=Count("id"), oldest=Min("queued_at"))
+    state = tenant_live_state()
     last = SimulationRun.objects.order_by("-started_at").first()
     return {
-        "agents": agents,
-        "queue_depth": queued["n"],
-        "oldest_wait_seconds": round((now - queued["oldest"]).total_seconds(), 1) if queued["oldest"] else 0,
-        "active_calls": Call.objects.filter(status=Call.Status.ASSIGNED).count(),
-        "calls_today": Call.objects.filter(created_at__date=now.date()).count(),
+        **state,
+        "calls_today": Call.objects.filter(created_at__date=state["time"].date()).count(),
         "last_run": str(last) if last else "",
     }

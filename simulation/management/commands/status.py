@@ -29,7 +29,7 @@ class Command(BaseCommand):
                 continue
             with schema_context(tenant.schema_name):
                 status = tenant_status()
-            agents = ", ".join(f"{k} {v}" for k, v in status["agents"].items()) or "no agents"
+            agents = ", ".join(f"{k} {v}" for k, v in status["agents"].items() if v) or "no agents"
             self.stdout.write(f"{tenant.slug}: {agents}")
             self.stdout.write(
                 f"  queue {status['queue_depth']} (oldest wait {status['oldest_wait_seconds']} s), "
