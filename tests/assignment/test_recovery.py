@@ -4,6 +4,7 @@ call and doubles no agent; a failed Postgres write undoes the claim; reconcile r
 from __future__ import annotations
 
 import threading
+import time
 from io import StringIO
 from unittest import mock
 
@@ -82,9 +83,12 @@ class RedisLossTests:
         threads = [threading.Thread(target=traffic, args=(seed,)) for seed in range(4)]
         for thread in threads:
             thread.start()
-        for _ in range(3):
+        # At least three flushes, spread over at least 25 calls however slow the machine is.
+        flushes, deadline = 0, time.monotonic() + 120
+        while (flushes < 3 or len(created) < 25) and time.monotonic() < deadline:
             threading.Event().wait(0.3)
             engine.forget_tenant(schema_name=alpha.schema_name)  # Redis loses everything, again
+            flushes += 1
         stop.set()
         for thread in threads:
             thread.join(timeout=120)
