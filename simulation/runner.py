@@ -511,7 +511,8 @@ def print_report(report: dict[str, Any], write: Callable[[str], Any] = _write_li
                 if figures["calls"]:
                     flag = "  <-- off" if figures["status"] == "off" else ""
                     write(f"         {cell}: configured {figures['configured']}, observed {figures['observed']} "
-                          f"of {figures['calls']}, p {figures['p_value']} (Holm {figures['p_holm']}){flag}")  # fmt: skip
+                          f"of {figures['calls']}, p {figures['p_value']} (Holm {figures['p_holm']})"
+                          f"{flag}")  # fmt: skip
         if name == "erlang_c" and "figures" in check:
             for figure, values in check["figures"].items():
                 write(f"         {figure}: {values}")

@@ -145,8 +145,9 @@ def print_staffing(result: dict[str, Any], write: Callable[[str], Any]) -> None:
     for row in result["rows"]:
         sim, erl = row["simulated"], row["erlang_c"]
         line = (
-            f"  {row['agents']:6d}  {_f(sim['service_level'])}  {_f(erl['service_level'])}   {_f(sim['asa_seconds'], 8)}"
-            f"  {_f(erl['asa_seconds'], 8)}  {_f(sim['occupancy'])}  {_f(erl['occupancy'])}   {_f(sim['abandonment'])}"
+            f"  {row['agents']:6d}  {_f(sim['service_level'])}  {_f(erl['service_level'])}"
+            f"   {_f(sim['asa_seconds'], 8)}  {_f(erl['asa_seconds'], 8)}"
+            f"  {_f(sim['occupancy'])}  {_f(erl['occupancy'])}   {_f(sim['abandonment'])}"
         )
         if "erlang_a" in row:
             line += f"  {_f(row['erlang_a']['service_level'])}  {_f(row['erlang_a']['abandonment'])}"
@@ -195,8 +196,9 @@ def staffing_plot(result: dict[str, Any], path: Path) -> None:
     more = occupancy.get_legend_handles_labels()
     right.legend(lines[0] + more[0], lines[1] + more[1], loc="upper right")
     figure.suptitle(
-        f"Staffing: {result['arrival_rate_per_second'] * 3600:.0f} calls/h, handle time {result['handle_time_seconds']:.0f} s, "
-        f"{result['calls_per_count']} simulated calls per count; smallest staff {result['smallest_staff_meeting_target']}"
+        f"Staffing: {result['arrival_rate_per_second'] * 3600:.0f} calls/h, "
+        f"handle time {result['handle_time_seconds']:.0f} s, {result['calls_per_count']} simulated calls per count; "
+        f"smallest staff {result['smallest_staff_meeting_target']}"
     )
     figure.tight_layout()
     figure.savefig(path)

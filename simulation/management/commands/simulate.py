@@ -84,10 +84,8 @@ class Command(BaseCommand):
         )
         try:
             with schema_context(tenant.schema_name):
-                if options["staffing"]:
-                    report = self._staffing(simulation, options)
-                else:
-                    report = self._run(simulation, options)
+                run = self._staffing if options["staffing"] else self._run
+                report = run(simulation, options)
         except ApplicationError as error:
             raise CommandError(error.message) from error
         if options["json_file"]:
