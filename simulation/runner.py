@@ -467,7 +467,7 @@ def invariants_check(run: SimulationRun) -> dict[str, Any]:
     open_calls = calls.filter(status__in=Call.OPEN).count()
     unknown = calls.exclude(status__in=Call.Status.values).count()
     overlaps = 0
-    by_agent: dict[Any, list[tuple[datetime.datetime, datetime.datetime | None]]] = {}
+    by_agent: dict[Any, list[tuple[Any, datetime.datetime | None]]] = {}
     for agent_id, assigned, ended in (
         calls.filter(agent__isnull=False, assigned_at__isnull=False)
         .order_by("assigned_at")
