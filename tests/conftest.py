@@ -67,6 +67,28 @@ def django_db_setup(django_test_environment: None, django_db_blocker: pytest.Fix
         teardown_databases(config, verbosity=0)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _static_files() -> None:
+    """Collect static files as the Docker image and `make run` do: pages render ``{% static %}``
+    through the manifest (tests run with DEBUG off). Skipped when nothing changed since the last
+    collection, so a test run pays the few seconds only after an asset changed."""
+    from django.conf import settings
+    from django.contrib.staticfiles.finders import get_finders
+    from django.core.management import call_command
+
+    manifest = Path(settings.STATIC_ROOT) / "staticfiles.json"
+    if manifest.exists():
+        collected_at = manifest.stat().st_mtime
+        newest = max(
+            (storage.path(path) for finder in get_finders() for path, storage in finder.list([])),
+            key=lambda name: Path(name).stat().st_mtime,
+            default=None,
+        )
+        if newest is None or Path(newest).stat().st_mtime <= collected_at:
+            return
+    call_command("collectstatic", interactive=False, verbosity=0)
+
+
 @pytest.fixture(scope="session")
 def _session_tenants(
     django_db_setup: None, django_db_blocker: pytest.FixtureRequest
