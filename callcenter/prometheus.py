@@ -78,15 +78,14 @@ class TenantCollector(Collector):
 def _services_up() -> Iterator[Metric]:
     from django.db import connection
 
-    from callcenter.health import check_database, check_redis, check_workers_cached, timed
+    from callcenter.health import check_database, check_redis, heartbeat_checks, timed
 
     up = GaugeMetricFamily("callcenter_service_up", "1 when the web process reaches the service.", labels=["service"])
     for name, check in (("database", check_database), ("redis", check_redis)):
         up.add_metric([name], 1.0 if timed(check)["status"] == "up" else 0.0)
     yield up
-    workers = GaugeMetricFamily("callcenter_workers", "Celery workers answering a ping (checked every 5 s).")
-    result = check_workers_cached()
-    workers.add_metric([], float(result.get("workers", 0)) if result["status"] == "up" else 0.0)
+    workers = GaugeMetricFamily("callcenter_workers", "Celery workers whose heartbeat is recent.")
+    workers.add_metric([], float(heartbeat_checks()["workers"].get("count", 0)))
     yield workers
     try:
         with connection.cursor() as cursor:

@@ -262,6 +262,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 4
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+# Celery's own scheduler plus a heartbeat for /health (see callcenter/celery.py).
+CELERY_BEAT_SCHEDULER = "callcenter.celery:HeartbeatScheduler"
 CELERY_BEAT_SCHEDULE = {
     "sweep-every-second": {"task": "assignment.tasks.sweep_all_tenants", "schedule": 1.0},
 }

@@ -67,6 +67,60 @@ class HealthTests:
         assert "database" in body["down"] and "redis" not in body["down"] and "error" in body["checks"]["database"]
         assert body["checks"]["redis"]["status"] == "up"
 
+    def test_it_is_alive_while_the_database_and_redis_are_down(self) -> None:
+        connection = connections["default"]
+        connection.close()
+        settings_dict = connection.settings_dict
+        saved = (settings_dict["HOST"], settings_dict["PORT"])
+        settings_dict["HOST"], settings_dict["PORT"] = "127.0.0.1", "1"
+        try:
+            with mock.patch.object(engine, "_client", _dead_redis()):
+                response = ApiClient(key=None).get("/health/live")
+        finally:
+            connection.close()
+            settings_dict["HOST"], settings_dict["PORT"] = saved
+        assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+    def test_it_never_pings_the_workers(self) -> None:
+        from callcenter.celery import app
+
+        with mock.patch.object(app.control, "ping", side_effect=AssertionError("a blocking ping")) as ping:
+            response = ApiClient(key=None).get("/health")
+        assert response.status_code == 200 and not ping.called
+
+    def test_it_reports_workers_and_beat_from_their_heartbeats(self) -> None:
+        import time
+
+        from callcenter.health import HEARTBEAT_MAX_AGE_SECONDS, heartbeat_checks
+
+        engine.client().delete(engine.keys.HEARTBEATS)
+        now = time.time()
+        engine.heartbeat_write(process="worker:celery@a", now=now - 2)
+        engine.heartbeat_write(process="worker:celery@b", now=now - HEARTBEAT_MAX_AGE_SECONDS - 1)
+        engine.heartbeat_write(process="worker:celery@gone", now=now - 7200)
+        engine.heartbeat_write(process="beat:host", now=now - 1)
+
+        checks = heartbeat_checks(now=now)
+
+        assert checks["workers"] == {"status": "up", "count": 1, "last_seen_seconds_ago": 2.0}
+        assert checks["beat"]["status"] == "up" and checks["beat"]["count"] == 1
+        # A process silent for an hour is forgotten.
+        assert "worker:celery@gone" not in engine.client().hgetall(engine.keys.HEARTBEATS)
+
+    def test_beat_writes_its_heartbeat_as_it_schedules(self, tmp_path: Path) -> None:
+        import socket
+
+        from callcenter.celery import HeartbeatScheduler, app
+
+        engine.client().delete(engine.keys.HEARTBEATS)
+        scheduler = HeartbeatScheduler(app=app, schedule_filename=str(tmp_path / "schedule"), lazy=True)
+        scheduler.setup_schedule()
+        with mock.patch.object(scheduler, "apply_async"):  # schedule nothing for real
+            scheduler.tick()
+        scheduler.close()
+
+        assert f"beat:{socket.gethostname()}" in engine.client().hgetall(engine.keys.HEARTBEATS)
+
     def test_it_needs_no_key_and_ignores_one(self, alpha) -> None:
         # A scrape or probe may carry a stale key: /health still answers (no tenant is involved).
         response = ApiClient(key="cc_bogus_key").get("/health")
