@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-
 # HASH "worker:<node name>" / "beat:<host name>" -> unix time of the last heartbeat. Not a tenant's key:
 # the processes serve every tenant.
 HEARTBEATS = "cc:heartbeats"

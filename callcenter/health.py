@@ -70,8 +70,5 @@ def health_report() -> dict[str, Any]:
     """``ok`` (200), ``degraded`` (200: workers or beat missing) or ``unavailable`` (503)."""
     checks = {"database": timed(check_database), "redis": timed(check_redis), **heartbeat_checks()}
     down = [name for name, result in checks.items() if result["status"] != "up"]
-    if "database" in down or "redis" in down:
-        status = "unavailable"
-    else:
-        status = "degraded" if down else "ok"
+    status = "unavailable" if "database" in down or "redis" in down else "degraded" if down else "ok"
     return {"status": status, "down": down, "checks": checks}
