@@ -275,11 +275,21 @@ LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "callcenter.logging.ContextFilter"}},
+    "filters": {
+        "context": {"()": "callcenter.logging.ContextFilter"},
+        "routine_tasks": {"()": "callcenter.logging.RoutineTaskFilter"},
+    },
     "formatters": {"json": {"()": "callcenter.logging.JsonFormatter"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["context"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Where Celery logs each task received and finished, and each task beat sends.
+        **{
+            name: {"filters": ["routine_tasks"]}
+            for name in ("celery.worker.strategy", "celery.app.trace", "celery.beat")
+        },
+    },
 }
 
 from callcenter.fields import validate_encryption_key  # noqa: E402
