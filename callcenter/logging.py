@@ -49,10 +49,15 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(payload, default=str)
 
 
-# Tasks that run every second or so: Celery's "received", "succeeded" and beat's "sending due task"
-# lines for them go to DEBUG, so that they do not bury everything else (the sweep itself logs at
-# INFO whatever it repaired).
-ROUTINE_TASKS = ("assignment.tasks.sweep_all_tenants", "assignment.tasks.sweep_tenant_task", "sweep-every-second")
+# Tasks that run every second or so (the sweeps, and the completion of each simulated call): Celery's
+# "received", "succeeded" and beat's "sending due task" lines for them go to DEBUG, so that they do
+# not bury everything else (the sweep itself logs at INFO whatever it repaired; failures stay ERROR).
+ROUTINE_TASKS = (
+    "assignment.tasks.sweep_all_tenants",
+    "assignment.tasks.sweep_tenant_task",
+    "sweep-every-second",
+    "simulation.tasks.complete_simulated_call",
+)
 
 
 class RoutineTaskFilter(logging.Filter):

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from tenants.banner import banner_lines
+from tenants.banner import banner_lines, credentials_load, credentials_save
 
 
 def web_answers(port: int) -> bool:
@@ -28,8 +28,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--port",
             type=int,
-            default=int(os.environ.get("WEB_PORT") or os.environ.get("PORT") or 8000),
-            help="the web server's port (default: $WEB_PORT, else $PORT, else 8000)",
+            default=None,
+            help="the web server's port (default: $WEB_PORT, else $PORT, else the port of the last `make run`, "
+            "else 8000)",
         )
         parser.add_argument(
             "--wait",
@@ -40,13 +41,16 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        port = options["port"]
+        saved = credentials_load()
+        port = int(options["port"] or os.environ.get("WEB_PORT") or os.environ.get("PORT") or saved.get("port") or 8000)
         deadline = time.monotonic() + options["wait"]
         while not web_answers(port) and time.monotonic() < deadline:
             time.sleep(0.5)
         answering = web_answers(port)
         if options["wait"] and not answering:
             raise CommandError(f"The web server did not answer on port {port} within {options['wait']:g} s.")
+        if options["wait"] and saved and saved.get("port") != port:
+            credentials_save({**saved, "port": port})  # so that a later `make info` knows where to look
         lines = banner_lines(port=port)
         self.stdout.write("")
         self.stdout.write(self.style.SUCCESS(lines[0]))
