@@ -268,8 +268,14 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-every-second": {"task": "assignment.tasks.sweep_all_tenants", "schedule": 1.0},
 }
 
-# Prometheus /metrics: when set, scrapes must send `Authorization: Bearer <token>`.
+# Prometheus /metrics: when set, scrapes must send `Authorization: Bearer <token>`. /metrics lists
+# every tenant, so production (DEBUG=false) refuses to start without a token.
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+if not DEBUG and not METRICS_TOKEN:
+    raise ImproperlyConfigured(
+        "METRICS_TOKEN must be set when DEBUG is false: /metrics lists every tenant. Scrape it with "
+        "Authorization: Bearer <METRICS_TOKEN>."
+    )
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 LOGGING = {
