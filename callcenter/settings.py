@@ -206,6 +206,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "callcenter.api.AutoSchema",
     "EXCEPTION_HANDLER": "callcenter.errors.problem_exception_handler",
+    "DEFAULT_METADATA_CLASS": "callcenter.metadata.Metadata",
     "UNAUTHENTICATED_USER": None,
 }
 
@@ -220,13 +221,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
     "COMPONENT_SPLIT_REQUEST": True,
-    "APPEND_COMPONENTS": {
-        "securitySchemes": {
-            "ApiKeyBearer": {"type": "http", "scheme": "bearer"},
-            "ApiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
-        }
+    # The API key's two security schemes come from callcenter.api.ApiKeyAuthenticationScheme.
+    "ENUM_NAME_OVERRIDES": {
+        "AgentStatusEnum": "agents.models.Agent.Status",
+        "CallStatusEnum": "calls.models.Call.Status",
     },
-    "SECURITY": [{"ApiKeyBearer": []}, {"ApiKeyHeader": []}],
     # Swagger UI and ReDoc come from drf-spectacular-sidecar (pinned, served by WhiteNoise): /docs
     # and /redoc load nothing from another host.
     "SWAGGER_UI_DIST": "SIDECAR",
