@@ -23,6 +23,7 @@ import redis
 from django.conf import settings
 from redis.commands.core import Script
 
+from assignment import keys
 from assignment.keys import TenantKeys
 
 _LUA_DIR = Path(__file__).resolve().parent / "lua"
@@ -357,3 +358,24 @@ def ping() -> float:
     started = time.perf_counter()
     client().ping()
     return (time.perf_counter() - started) * 1000
+
+
+def heartbeat_write(*, process: str, now: float) -> None:
+    """Record that ``process`` (``worker:<node>`` or ``beat:<host>``) is alive at ``now``."""
+    client().hset(keys.HEARTBEATS, process, f"{now:.3f}")
+
+
+def heartbeat_forget(*, process: str) -> None:
+    """A process stopping cleanly says so (it is then not reported as missing)."""
+    client().hdel(keys.HEARTBEATS, process)
+
+
+def heartbeats_read(*, now: float, forget_after: float = 3600.0) -> dict[str, float]:
+    """Every process's last heartbeat as its age in seconds; entries older than ``forget_after``
+    (a process that died an hour ago) are removed."""
+    raw = client().hgetall(keys.HEARTBEATS)
+    ages = {process: now - float(at) for process, at in raw.items()}
+    stale = [process for process, age in ages.items() if age > forget_after]
+    if stale:
+        client().hdel(keys.HEARTBEATS, *stale)
+    return {process: age for process, age in ages.items() if age <= forget_after}

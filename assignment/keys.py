@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# HASH "worker:<node name>" / "beat:<host name>" -> unix time of the last heartbeat. Not a tenant's key:
+# the processes serve every tenant.
+HEARTBEATS = "cc:heartbeats"
+
 
 def tenant_key(schema_name: str, name: str) -> str:
     if not schema_name or "{" in schema_name or "}" in schema_name:

@@ -57,6 +57,7 @@ SHARED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_prometheus",
 ]
 
@@ -86,6 +87,8 @@ TENANT_BASE_DOMAIN = env_str("TENANT_BASE_DOMAIN", "localhost")
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "callcenter.middleware.RequestIdMiddleware",
+    # Static files answer before tenant resolution: an asset needs no tenant, key or database.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "tenants.middleware.TenantResolutionMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -174,9 +177,19 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# Static files (admin, API docs, every app's static/ folder) are served by WhiteNoise from the web
+# process itself, in every mode: no separate file server is needed. `collectstatic` (run by
+# `make run`, the Docker image and the test session) writes them to STATIC_ROOT with content-hashed,
+# pre-compressed copies, cached for a year by browsers. With DEBUG on, files are also found straight
+# from the apps, so a new asset shows up without collecting again.
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / ".local" / "static"
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / ".local" / "static")))
 STATICFILES_DIRS = [BASE_DIR / "dashboard" / "static"] if (BASE_DIR / "dashboard" / "static").exists() else []
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = DEBUG
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LOGIN_URL = "/admin/login/"
 
@@ -216,6 +229,13 @@ SPECTACULAR_SETTINGS = {
         }
     },
     "SECURITY": [{"ApiKeyBearer": []}, {"ApiKeyHeader": []}],
+    # Swagger UI and ReDoc come from drf-spectacular-sidecar (pinned, served by WhiteNoise): /docs
+    # and /redoc load nothing from another host.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # validatorUrl null: Swagger UI would otherwise fetch a badge from validator.swagger.io.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None, "persistAuthorization": True},
 }
 
 # API keys: how long a lookup is cached (revocation also clears the cache at once), and the
@@ -242,22 +262,40 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 4
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+# Celery's own scheduler plus a heartbeat for /health (see callcenter/celery.py).
+CELERY_BEAT_SCHEDULER = "callcenter.celery:HeartbeatScheduler"
 CELERY_BEAT_SCHEDULE = {
     "sweep-every-second": {"task": "assignment.tasks.sweep_all_tenants", "schedule": 1.0},
 }
 
-# Prometheus /metrics: when set, scrapes must send `Authorization: Bearer <token>`.
+# Prometheus /metrics: when set, scrapes must send `Authorization: Bearer <token>`. /metrics lists
+# every tenant, so production (DEBUG=false) refuses to start without a token.
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+if not DEBUG and not METRICS_TOKEN:
+    raise ImproperlyConfigured(
+        "METRICS_TOKEN must be set when DEBUG is false: /metrics lists every tenant. Scrape it with "
+        "Authorization: Bearer <METRICS_TOKEN>."
+    )
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "callcenter.logging.ContextFilter"}},
+    "filters": {
+        "context": {"()": "callcenter.logging.ContextFilter"},
+        "routine_tasks": {"()": "callcenter.logging.RoutineTaskFilter"},
+    },
     "formatters": {"json": {"()": "callcenter.logging.JsonFormatter"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["context"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Where Celery logs each task received and finished, and each task beat sends.
+        **{
+            name: {"filters": ["routine_tasks"]}
+            for name in ("celery.worker.strategy", "celery.app.trace", "celery.beat")
+        },
+    },
 }
 
 from callcenter.fields import validate_encryption_key  # noqa: E402

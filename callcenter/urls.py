@@ -9,7 +9,7 @@ from callcenter.admin_sites import tenant_admin_site
 from callcenter.api import composite
 from callcenter.errors import handler404 as not_found
 from callcenter.prometheus import prometheus_metrics
-from callcenter.views import health
+from callcenter.views import health, health_live
 from calls import apis as call_apis
 
 api_urlpatterns = [
@@ -76,6 +76,7 @@ api_urlpatterns = [
 
 common_urlpatterns = [
     path("health", health, name="health"),
+    path("health/live", health_live, name="health-live"),
     path("schema", SpectacularAPIView.as_view(urlconf="callcenter.urls"), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("redoc", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
