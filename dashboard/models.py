@@ -17,3 +17,6 @@ class DashboardAccess(models.Model):
             ("view_dashboard", "Can watch the supervisor dashboard"),
             ("operate_dashboard", "Can change agent status and run simulations from the dashboard"),
         ]
+
+    def __str__(self) -> str:
+        return "dashboard access"

@@ -120,7 +120,7 @@ def simulation_start(*, parameters: LiveParameters, actor: Actor) -> SimulationR
                 "seed": seed,
             },
         )
-        transaction.on_commit(lambda: _queue_tick(schema_name, run.id, 0, _gap(run, 0), countdown=None))
+        transaction.on_commit(lambda: _queue_tick(schema_name, run.id, 0, _gap(run, 0), countdown=0.0))
     return run
 
 
@@ -147,7 +147,7 @@ def _gap(run: SimulationRun, sequence: int) -> float:
     return float(rng.exponential(1.0 / run.rate_per_second)) / run.time_scale
 
 
-def _queue_tick(schema_name: str, run_id: uuid.UUID, sequence: int, offset: float, countdown: float | None) -> None:
+def _queue_tick(schema_name: str, run_id: uuid.UUID, sequence: int, offset: float, countdown: float) -> None:
     from simulation.tasks import simulation_live_tick
 
     try:
