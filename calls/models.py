@@ -7,6 +7,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from callcenter.fields import EncryptedTextField, mask_phone
+from callcenter.formatting import type_label
 
 
 class CallType(models.Model):
@@ -22,7 +23,7 @@ class CallType(models.Model):
         constraints = [models.CheckConstraint(condition=Q(mix_weight__gte=0), name="calltype_mix_weight_nonneg")]
 
     def __str__(self) -> str:
-        return self.slug
+        return type_label(name=self.name, slug=self.slug)
 
 
 class Call(models.Model):

@@ -28,7 +28,6 @@ QUEUE_LIST_LIMIT = 50
 SERIES_MINUTES = 60
 # Where a KPI turns amber: a share of its red threshold (e.g. latency at 50 % of the alert threshold).
 WARN_SHARE = 0.5
-DEFAULT_SERVICE_LEVEL_TARGET = 0.8
 
 
 class Percentile(Aggregate):
@@ -129,7 +128,7 @@ def dashboard_kpis(*, now: datetime.datetime, agents: list[dict[str, Any]]) -> d
     Definitions: docs/dashboard.md (the same as docs/metrics.md where both have the figure)."""
     settings = routing_config().settings
     threshold = datetime.timedelta(seconds=settings.service_level_seconds)
-    target = float(getattr(settings, "service_level_target", DEFAULT_SERVICE_LEVEL_TARGET))
+    target = settings.service_level_target
     totals = Call.objects.filter(created_at__gte=_day_start(now)).aggregate(
         arrived=Count("id"),
         assigned=Count("id", filter=Q(assigned_at__isnull=False)),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -18,7 +19,7 @@ from tests.factories import make_agent, make_call
 from tests.helpers import assert_problem
 
 
-def _post(browser, path: str, body: dict) -> object:
+def _post(browser, path: str, body: dict) -> Any:
     return browser.post(path, data=json.dumps(body), content_type="application/json")
 
 

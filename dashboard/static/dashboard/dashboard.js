@@ -73,11 +73,11 @@
   // ---------- KPIs ----------
   const KPI_CARDS = [
     ["service_level", "Service level", (k) => pct(k.value), (k) => "target " + pct(k.target, 0) + " in " + k.seconds + " s"],
-    ["asa_seconds", "ASA", (k) => (k.value === null ? "–" : duration(k.value)), (k) => "avg. speed of answer; limit " + k.threshold + " s"],
-    ["occupancy", "Occupancy", (k) => pct(k.value), (k) => "busy or wrap-up / staffed; max " + k.threshold],
-    ["conversion", "Conversion", (k) => pct(k.value), (k) => num(k.calls) + " calls with an outcome"],
-    ["assigned", "Assigned", (k) => num(k.value), () => "calls answered today"],
-    ["completed", "Completed", (k) => num(k.value), () => "calls ended today"],
+    ["asa_seconds", "ASA", (k) => (k.value === null ? "–" : duration(k.value)), (k) => "limit " + k.threshold + " s"],
+    ["occupancy", "Occupancy", (k) => pct(k.value), (k) => "of staffed; max " + k.threshold],
+    ["conversion", "Conversion", (k) => pct(k.value), (k) => "OK of " + num(k.calls) + " outcomes"],
+    ["assigned", "Assigned", (k) => num(k.value), () => "answered today"],
+    ["completed", "Completed", (k) => num(k.value), () => "ended today"],
     ["saturated", "Saturated", (k) => num(k.value), (k) => (k.share === null ? "rejected, no room" : pct(k.share) + " of offered")],
     ["abandoned", "Abandoned", (k) => num(k.value), (k) => (k.share === null ? "hung up waiting" : pct(k.share) + " of offered")],
     ["latency_p50_ms", "Assignment p50", (k) => ms(k.value), (k) => "alert at " + k.threshold + " ms"],
@@ -336,7 +336,7 @@
       const y = m.t + ((height - m.t - m.b) * i) / 4;
       svgEl("line", { x1: m.l, x2: width - m.r, y1: y, y2: y }, grid);
       const t = svgEl("text", { x: m.l - 6, y: y + 4, "text-anchor": "end" }, svg);
-      t.textContent = yFormat(yMax * (1 - i / 4));
+      t.textContent = yFormat(yMax * (1 - i / 4), yMax);
     }
     const n = labels.length;
     const x = (i) => m.l + ((width - m.l - m.r) * (n > 1 ? i / (n - 1) : 0.5));
@@ -374,13 +374,21 @@
   function drawLatency(series, limit) {
     const host = $("chart-latency");
     const values = series.latency_p99_ms.concat(series.latency_p50_ms).filter((v) => v !== null);
-    if (!values.length) { host.innerHTML = '<div class="chart-empty">No call was assigned in the last hour.</div>'; return; }
+    if (!values.length) { host.innerHTML = '<div class="chart-empty"><p>No call was assigned in the last hour.</p></div>'; return; }
+    // Scaled to the data; the alert threshold is drawn when it is within reach, else named.
     const top = Math.max(...values);
-    const max = niceMax(Math.max(top * 1.1, Math.min(limit, top * 4)));
-    const f = frame(host, max, (v) => (v < 10 ? v.toFixed(1) : String(Math.round(v))), series.minutes);
+    const max = niceMax(top >= limit * 0.6 ? Math.max(top, limit) * 1.1 : top * 1.25);
+    const f = frame(host, max, (v, top) => (top < 8 || v % 1 ? v.toFixed(1) : String(v)), series.minutes);
     if (limit <= max) svgEl("line", { class: "limit", x1: f.m.l, x2: f.width - f.m.r, y1: f.y(limit), y2: f.y(limit) }, f.svg);
-    svgEl("path", { class: "line-p99", d: linePath(series.latency_p99_ms, f) }, f.svg);
-    svgEl("path", { class: "line-p50", d: linePath(series.latency_p50_ms, f) }, f.svg);
+    else svgEl("text", { class: "note", x: f.width - f.m.r, y: f.m.t + 10, "text-anchor": "end" }, f.svg).textContent = "threshold " + limit + " ms, off scale";
+    for (const [key, cls] of [["latency_p99_ms", "p99"], ["latency_p50_ms", "p50"]]) {
+      svgEl("path", { class: "line-" + cls, d: linePath(series[key], f) }, f.svg);
+      series[key].forEach((v, i) => {
+        if (v === null) return;
+        const dot = svgEl("circle", { class: "dot-" + cls, cx: f.x(i), cy: f.y(v), r: 2.5 }, f.svg);
+        svgEl("title", {}, dot).textContent = series.minutes[i] + " " + cls + ": " + ms(v);
+      });
+    }
     host.replaceChildren(f.svg);
   }
   function heatColor(p) {
@@ -417,7 +425,7 @@
   function drawStaffing(staffing) {
     const host = $("chart-staffing");
     if (!staffing || !staffing.rows.length) {
-      if (!host.querySelector(".chart-empty")) host.innerHTML = '<div class="chart-empty">No staffing study yet. Run <code>manage.py simulate --staffing</code> to see the service level for each number of agents.</div>';
+      if (!host.querySelector(".chart-empty")) host.innerHTML = '<div class="chart-empty"><p>No staffing study yet. Run <code>manage.py simulate --staffing</code> to see the service level each number of agents gives, and the smallest staff that meets the target.</p></div>';
       return;
     }
     const key = JSON.stringify(staffing);

@@ -62,12 +62,21 @@ class Command(BaseCommand):
                 admin.is_staff = admin.is_superuser = True
                 admin.set_password(saved["admin_password"])
                 admin.save()
+        with schema_context(tenant.schema_name):
+            if "supervisor_password" not in saved or not user_model.objects.filter(username="supervisor").exists():
+                from dashboard.services import supervisor_create
+
+                user_model.objects.filter(username="supervisor").delete()
+                saved["supervisor_password"] = supervisor_create(username="supervisor")[1]
         CREDENTIALS.write_text(json.dumps(saved, indent=2))
         CREDENTIALS.chmod(0o600)
 
         port = options["port"]
         host = f"{slug}.{settings.TENANT_BASE_DOMAIN}:{port}"
         self.stdout.write(self.style.SUCCESS("Callcenter is set up."))
+        self.stdout.write(
+            f"  Dashboard:      http://{host}/dashboard/   (login supervisor / {saved['supervisor_password']})"
+        )
         self.stdout.write(f"  Tenant admin:   http://{host}/admin/   (login admin / {saved['admin_password']})")
         self.stdout.write(
             f"  Platform admin: http://localhost:{port}/admin/   (login platform / {saved['platform_password']})"
