@@ -1,6 +1,7 @@
 """URLs of a tenant (selected by API key or host). Paths are at the root, exactly as in SPEC §4."""
 
-from django.urls import path, re_path
+from django.urls import include, path, re_path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from agents import apis as agent_apis
@@ -87,6 +88,8 @@ urlpatterns = [
     *api_urlpatterns,
     *common_urlpatterns,
     path("admin/", tenant_admin_site.urls),
+    path("dashboard", RedirectView.as_view(url="/dashboard/")),
+    path("dashboard/", include("dashboard.urls")),
     re_path(r"^.*$", not_found),
 ]
 
