@@ -86,6 +86,7 @@ TENANT_BASE_DOMAIN = env_str("TENANT_BASE_DOMAIN", "localhost")
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "callcenter.middleware.RequestIdMiddleware",
+    "callcenter.middleware.SecurityHeadersMiddleware",
     "tenants.middleware.TenantResolutionMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
