@@ -17,6 +17,9 @@ from typing import Any
 from django.db import connections
 
 from assignment import engine
+from callcenter.db import watchdog
+
+HEALTH_DATABASE_SECONDS = 1.0
 
 # A worker writes its heartbeat every HEARTBEAT_SECONDS; one not seen for HEARTBEAT_MAX_AGE_SECONDS
 # (three missed beats) is gone or stuck.
@@ -34,7 +37,8 @@ def timed(check: Callable[[], dict[str, Any] | None]) -> dict[str, Any]:
 
 
 def check_database() -> dict[str, Any] | None:
-    with connections["default"].cursor() as cursor:
+    # A second at most, whatever the network does: /health must answer, "down" if need be.
+    with watchdog.at_most(HEALTH_DATABASE_SECONDS), connections["default"].cursor() as cursor:
         cursor.execute("SELECT 1")
     return None
 

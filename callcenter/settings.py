@@ -88,6 +88,7 @@ TENANT_BASE_DOMAIN = env_str("TENANT_BASE_DOMAIN", "localhost")
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "callcenter.middleware.RequestIdMiddleware",
+    "callcenter.middleware.SecurityHeadersMiddleware",
     # Static files answer before tenant resolution: an asset needs no tenant, key or database.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "tenants.middleware.TenantResolutionMiddleware",
@@ -128,12 +129,19 @@ DATABASE_URL = env_url(
 _database = dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 600, minimum=0))
 # django-tenants' backend, minus a SET search_path round trip per query (see callcenter/db/base.py).
 _database["ENGINE"] = "callcenter.db"
-# No per-request health check (a SELECT 1 round trip each time): a connection that broke is closed
-# at the end of the request that saw the error, and the next request reconnects.
-_database["CONN_HEALTH_CHECKS"] = env_bool("DB_CONN_HEALTH_CHECKS", False)
-_database.setdefault("OPTIONS", {})["connect_timeout"] = env_int("DB_CONNECT_TIMEOUT", 5, minimum=1)
+# Before a request reuses a connection, Django checks it (one SELECT 1): after Postgres restarts,
+# the first request of each worker gets a fresh connection instead of an error.
+_database["CONN_HEALTH_CHECKS"] = env_bool("DB_CONN_HEALTH_CHECKS", True)
+# Every statement ends within DB_STATEMENT_TIMEOUT_MS: server-side by statement_timeout while
+# Postgres answers, client-side by callcenter.db.watchdog when it does not (a black-holed network).
+# A request then answers 503 database_unavailable instead of hanging its worker.
+DB_STATEMENT_TIMEOUT_MS = env_int("DB_STATEMENT_TIMEOUT_MS", 5000, minimum=100)
+_database.setdefault("OPTIONS", {})["connect_timeout"] = env_int(
+    "DB_CONNECT_TIMEOUT", max(2, DB_STATEMENT_TIMEOUT_MS // 1000), minimum=2
+)
 # A lock wait longer than this is a bug or an outage, not a queue: fail the request instead of hanging.
-_database["OPTIONS"]["options"] = f"-c lock_timeout={env_int('DB_LOCK_TIMEOUT_MS', 5000, minimum=100)}"
+_lock_timeout_ms = env_int("DB_LOCK_TIMEOUT_MS", min(5000, DB_STATEMENT_TIMEOUT_MS), minimum=100)
+_database["OPTIONS"]["options"] = f"-c lock_timeout={_lock_timeout_ms} -c statement_timeout={DB_STATEMENT_TIMEOUT_MS}"
 DATABASES = {"default": _database}
 DATABASE_ROUTERS = ("django_tenants.routers.TenantSyncRouter",)
 
@@ -204,7 +212,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["tenants.permissions.HasTenantScope"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["callcenter.parsers.JsonParser"],
     "DEFAULT_PAGINATION_CLASS": "callcenter.pagination.Pagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "callcenter.api.AutoSchema",
@@ -261,6 +269,11 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 4
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A broker outage lasts as long as it lasts: retry for ever (python -m callcenter.worker also
+# replaces a worker that stopped consuming). Tasks in hand when the connection drops are given
+# back to the queue rather than finished unacknowledged.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_TIMEZONE = "UTC"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 # Celery's own scheduler plus a heartbeat for /health (see callcenter/celery.py).

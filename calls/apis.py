@@ -112,11 +112,11 @@ class CallCreateApi(APIView):
         )
         call = created.call
         headers = {"Location": f"/calls/{call.id}"}
-        if call.status == Call.Status.SATURATED:
+        if created.created_as == Call.Status.SATURATED:
             headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
         if created.replayed:
             headers["Idempotent-Replayed"] = "true"
-        code = _CREATE_STATUS.get(call.status, status.HTTP_200_OK)
+        code = _CREATE_STATUS[created.created_as]
         body = CallOutputSerializer(call, context={"full_phone": True}).data
         return Response(body, status=code, headers=headers)
 
