@@ -22,12 +22,12 @@ from typing import TypeVar
 
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
-from django.utils import timezone
 
 from agents.models import Agent
 from assignment import engine
 from assignment.keys import POOLS
 from assignment.services.config import RoutingConfig, routing_config
+from callcenter import clock
 from callcenter.tenancy import current_schema
 from calls.models import Call
 
@@ -62,7 +62,7 @@ def rebuild_input_from_postgres(*, config: RoutingConfig) -> dict[bool, engine.R
     A BUSY agent that has held no ASSIGNED call for a minute (which no committed change produces;
     it would take a bug) is made AVAILABLE again. The minute keeps this away from a claim
     committing at the same moment."""
-    now = timezone.now()
+    now = clock.now()
     stranded = Agent.objects.filter(status=Agent.Status.BUSY, status_changed_at__lt=now - STRANDED_AFTER).exclude(
         Exists(Call.objects.filter(agent_id=OuterRef("id"), status=Call.Status.ASSIGNED))
     )
