@@ -131,7 +131,8 @@ class AgentAdmin(admin.ModelAdmin[Agent]):
             return f"idle for {minutes_seconds((now - obj.idle_since).total_seconds())}"
         if obj.status == Agent.Status.WRAP_UP and obj.wrap_up_ends_at is not None:
             return f"wrap-up, {minutes_seconds(max(0.0, (obj.wrap_up_ends_at - now).total_seconds()))} left"
-        if obj.pk is None:
+        # A UUID primary key is set before the first save: the add form's agent has no status time yet.
+        if obj._state.adding or obj.status_changed_at is None:
             return NOTHING
         status = obj.get_status_display().lower().replace("_", " ")
         return f"{status} for {minutes_seconds((now - obj.status_changed_at).total_seconds())}"

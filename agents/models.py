@@ -45,6 +45,9 @@ class Agent(models.Model):
     calls_ok = models.PositiveIntegerField(default=0)
     calls_ko = models.PositiveIntegerField(default=0)
     talk_time_seconds = models.FloatField(default=0.0)
+    # Created by a simulation: takes simulated calls only (its own pool in the engine), and
+    # ``cleanup`` may remove it. Set at creation, never changed.
+    simulated = models.BooleanField(default=False, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

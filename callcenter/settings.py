@@ -57,6 +57,7 @@ SHARED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_prometheus",
 ]
 
@@ -87,6 +88,9 @@ TENANT_BASE_DOMAIN = env_str("TENANT_BASE_DOMAIN", "localhost")
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "callcenter.middleware.RequestIdMiddleware",
+    "callcenter.middleware.SecurityHeadersMiddleware",
+    # Static files answer before tenant resolution: an asset needs no tenant, key or database.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "tenants.middleware.TenantResolutionMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -125,12 +129,19 @@ DATABASE_URL = env_url(
 _database = dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 600, minimum=0))
 # django-tenants' backend, minus a SET search_path round trip per query (see callcenter/db/base.py).
 _database["ENGINE"] = "callcenter.db"
-# No per-request health check (a SELECT 1 round trip each time): a connection that broke is closed
-# at the end of the request that saw the error, and the next request reconnects.
-_database["CONN_HEALTH_CHECKS"] = env_bool("DB_CONN_HEALTH_CHECKS", False)
-_database.setdefault("OPTIONS", {})["connect_timeout"] = env_int("DB_CONNECT_TIMEOUT", 5, minimum=1)
+# Before a request reuses a connection, Django checks it (one SELECT 1): after Postgres restarts,
+# the first request of each worker gets a fresh connection instead of an error.
+_database["CONN_HEALTH_CHECKS"] = env_bool("DB_CONN_HEALTH_CHECKS", True)
+# Every statement ends within DB_STATEMENT_TIMEOUT_MS: server-side by statement_timeout while
+# Postgres answers, client-side by callcenter.db.watchdog when it does not (a black-holed network).
+# A request then answers 503 database_unavailable instead of hanging its worker.
+DB_STATEMENT_TIMEOUT_MS = env_int("DB_STATEMENT_TIMEOUT_MS", 5000, minimum=100)
+_database.setdefault("OPTIONS", {})["connect_timeout"] = env_int(
+    "DB_CONNECT_TIMEOUT", max(2, DB_STATEMENT_TIMEOUT_MS // 1000), minimum=2
+)
 # A lock wait longer than this is a bug or an outage, not a queue: fail the request instead of hanging.
-_database["OPTIONS"]["options"] = f"-c lock_timeout={env_int('DB_LOCK_TIMEOUT_MS', 5000, minimum=100)}"
+_lock_timeout_ms = env_int("DB_LOCK_TIMEOUT_MS", min(5000, DB_STATEMENT_TIMEOUT_MS), minimum=100)
+_database["OPTIONS"]["options"] = f"-c lock_timeout={_lock_timeout_ms} -c statement_timeout={DB_STATEMENT_TIMEOUT_MS}"
 DATABASES = {"default": _database}
 DATABASE_ROUTERS = ("django_tenants.routers.TenantSyncRouter",)
 
@@ -175,8 +186,18 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# Static files (admin, API docs, every app's static/ folder) are served by WhiteNoise from the web
+# process itself, in every mode: no separate file server is needed. `collectstatic` (run by
+# `make run`, the Docker image and the test session) writes them to STATIC_ROOT with content-hashed,
+# pre-compressed copies, cached for a year by browsers. With DEBUG on, files are also found straight
+# from the apps, so a new asset shows up without collecting again.
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / ".local" / "static"
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / ".local" / "static")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = DEBUG
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # The dashboard's own login (supervisors need not be admin staff); the admin keeps its own.
 LOGIN_URL = "/dashboard/login/"
@@ -191,7 +212,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["tenants.permissions.HasTenantScope"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["callcenter.parsers.JsonParser"],
     "DEFAULT_PAGINATION_CLASS": "callcenter.pagination.Pagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "callcenter.api.AutoSchema",
@@ -217,6 +238,13 @@ SPECTACULAR_SETTINGS = {
         }
     },
     "SECURITY": [{"ApiKeyBearer": []}, {"ApiKeyHeader": []}],
+    # Swagger UI and ReDoc come from drf-spectacular-sidecar (pinned, served by WhiteNoise): /docs
+    # and /redoc load nothing from another host.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # validatorUrl null: Swagger UI would otherwise fetch a badge from validator.swagger.io.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None, "persistAuthorization": True},
 }
 
 # API keys: how long a lookup is cached (revocation also clears the cache at once), and the
@@ -241,24 +269,47 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 4
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A broker outage lasts as long as it lasts: retry for ever (python -m callcenter.worker also
+# replaces a worker that stopped consuming). Tasks in hand when the connection drops are given
+# back to the queue rather than finished unacknowledged.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_TIMEZONE = "UTC"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+# Celery's own scheduler plus a heartbeat for /health (see callcenter/celery.py).
+CELERY_BEAT_SCHEDULER = "callcenter.celery:HeartbeatScheduler"
 CELERY_BEAT_SCHEDULE = {
     "sweep-every-second": {"task": "assignment.tasks.sweep_all_tenants", "schedule": 1.0},
 }
 
-# Prometheus /metrics: when set, scrapes must send `Authorization: Bearer <token>`.
+# Prometheus /metrics: when set, scrapes must send `Authorization: Bearer <token>`. /metrics lists
+# every tenant, so production (DEBUG=false) refuses to start without a token.
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+if not DEBUG and not METRICS_TOKEN:
+    raise ImproperlyConfigured(
+        "METRICS_TOKEN must be set when DEBUG is false: /metrics lists every tenant. Scrape it with "
+        "Authorization: Bearer <METRICS_TOKEN>."
+    )
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "callcenter.logging.ContextFilter"}},
+    "filters": {
+        "context": {"()": "callcenter.logging.ContextFilter"},
+        "routine_tasks": {"()": "callcenter.logging.RoutineTaskFilter"},
+    },
     "formatters": {"json": {"()": "callcenter.logging.JsonFormatter"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["context"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Where Celery logs each task received and finished, and each task beat sends.
+        **{
+            name: {"filters": ["routine_tasks"]}
+            for name in ("celery.worker.strategy", "celery.app.trace", "celery.beat")
+        },
+    },
 }
 
 from callcenter.fields import validate_encryption_key  # noqa: E402
