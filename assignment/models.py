@@ -22,6 +22,7 @@ class RoutingSettings(models.Model):
     id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
     # Routing
     strategy = models.CharField(
+        "strategy",
         max_length=20,
         choices=Strategy.choices,
         default=Strategy.LONGEST_IDLE,
@@ -29,52 +30,66 @@ class RoutingSettings(models.Model):
         "the best conversion for the call's type, round robin, or at random.",
     )
     max_assignment_time_ms = models.FloatField(
+        "assignment time alert (ms)",
         default=100.0,
         help_text="Alert threshold for the assignment time, in milliseconds: the dashboard and the Prometheus alert "
         "turn red above it.",
     )
     service_level_seconds = models.PositiveIntegerField(
-        default=20, help_text="A call answered within this many seconds of arriving counts towards the service level."
+        "service-level time (s)",
+        default=20,
+        help_text="A call answered within this many seconds of arriving counts towards the service level.",
     )
     service_level_target = models.FloatField(
+        "service-level target",
         default=0.8,
         help_text="The share of calls to answer within the service-level time (0.8 = 80 %). The dashboard colours "
         "the service level against it and staffing studies look for the smallest staff that meets it.",
     )
     # Queue
     max_queue_length = models.PositiveIntegerField(
+        "queue capacity (calls)",
         default=1000,
         help_text="How many calls may wait at once; a call arriving when it is full is rejected as SATURATED. "
         "0 rejects a call at once when nobody is free.",
     )
     max_wait_seconds = models.PositiveIntegerField(
-        default=300, help_text="A call that waits longer than this, in seconds, is ABANDONED (checked every second)."
+        "longest wait (s)",
+        default=300,
+        help_text="A call that waits longer than this, in seconds, is ABANDONED (checked every second).",
     )
     wrap_up_seconds = models.FloatField(
-        default=0.0, help_text="Seconds an agent spends in WRAP_UP after each call before taking the next one."
+        "wrap-up time (s)",
+        default=0.0,
+        help_text="Seconds an agent spends in WRAP_UP after each call before taking the next one.",
     )
     # Simulation
     duration_model = models.CharField(
+        "talk-time model",
         max_length=16,
         choices=DurationModel.choices,
         default=DurationModel.NORMAL,
         help_text="Distribution of simulated talk time: normal (mean and standard deviation) or exponential (mean).",
     )
     duration_mean_seconds = models.FloatField(
+        "mean talk time (s)",
         default=180.0,
         help_text="Mean simulated talk time in seconds, before the bounds below (with the defaults the effective "
         "mean is about 232 s, because short draws are redrawn).",
     )
     duration_std_seconds = models.FloatField(
-        default=180.0, help_text="Standard deviation of simulated talk time in seconds (normal model only)."
+        "talk-time standard deviation (s)",
+        default=180.0,
+        help_text="Standard deviation of simulated talk time in seconds (normal model only).",
     )
     duration_min_seconds = models.FloatField(
-        default=1.0, help_text="Shortest simulated call in seconds; a shorter draw is drawn again."
+        "shortest call (s)", default=1.0, help_text="Shortest simulated call in seconds; a shorter draw is drawn again."
     )
     duration_max_seconds = models.FloatField(
-        default=3600.0, help_text="Longest simulated call in seconds; a longer draw is drawn again."
+        "longest call (s)", default=3600.0, help_text="Longest simulated call in seconds; a longer draw is drawn again."
     )
     time_scale = models.FloatField(
+        "time scale",
         default=1.0,
         help_text="Simulated seconds per real second in live simulations (10 plays an hour of traffic in 6 minutes).",
     )
@@ -114,6 +129,8 @@ class ConversionRate(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = "conversion matrix cell"
+        verbose_name_plural = "conversion matrix"
         ordering = ["agent_type__slug", "call_type__slug"]
         constraints = [
             models.UniqueConstraint(fields=["agent_type", "call_type"], name="conversion_cell_unique"),

@@ -512,29 +512,37 @@
     clearTimeout(timer);
     if (inFlight) return;
     inFlight = true;
+    let fetched = null;
     try {
       const response = await fetch(config.stateUrl, { credentials: "same-origin", headers: { Accept: "application/json" }, cache: "no-store" });
-      if (response.status === 401 || response.status === 403) { window.location.reload(); return; }
+      if (response.status === 401 || response.status === 403) { inFlight = false; window.location.reload(); return; }
       if (!response.ok) throw new Error("HTTP " + response.status);
-      const first = state === null;
-      state = await response.json();
-      types = {
-        agent: new Map(state.agent_types.map((t) => [t.id, t])),
-        call: new Map(state.call_types.map((t) => [t.id, t])),
-      };
-      if (first) fillFilters();
-      render();
-      failures = 0;
-      lastSuccess = Date.now();
-      const live = $("live");
-      live.className = "live on";
-      setText($("live-text"), "Live · updated " + new Date(state.time).toLocaleTimeString());
+      fetched = await response.json();
     } catch (error) {
+      // The server or the network: say so in the header, keep polling.
       failures += 1;
       if (failures >= 3) {
         $("live").className = "live stale";
         setText($("live-text"), "Reconnecting… last update " + (lastSuccess ? new Date(lastSuccess).toLocaleTimeString() : "never"));
       }
+    }
+    try {
+      if (fetched !== null) {
+        const first = state === null;
+        state = fetched;
+        types = {
+          agent: new Map(state.agent_types.map((t) => [t.id, t])),
+          call: new Map(state.call_types.map((t) => [t.id, t])),
+        };
+        if (first) fillFilters();
+        render();
+        failures = 0;
+        lastSuccess = Date.now();
+        $("live").className = "live on";
+        setText($("live-text"), "Live · updated " + new Date(state.time).toLocaleTimeString());
+      }
+    } catch (error) {
+      console.error("The dashboard could not show the latest state:", error); // a bug of this page
     } finally {
       inFlight = false;
       timer = setTimeout(poll, document.hidden ? config.pollMs * 5 : config.pollMs);
