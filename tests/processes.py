@@ -346,7 +346,7 @@ def start_worker(directory: Path, *, env: dict[str, str] | None = None, name: st
 
     node = name or f"fault-{uuid.uuid4().hex[:8]}@{socket.gethostname()}"
     child = Child(
-        [sys.executable, "-m", "callcenter.worker", "--pool=solo", "-n", node, "--loglevel=INFO"],
+        [sys.executable, "-m", "callcenter.worker", "--concurrency=2", "-n", node, "--loglevel=INFO"],
         env=env or child_env(WORKER_CHECK_SECONDS="0.5", WORKER_STALL_SECONDS="5", LOG_LEVEL="INFO"),
         log_path=directory / f"worker-{node.split('@')[0]}.log",
     ).start()
