@@ -8,6 +8,7 @@ poll for the state they need with ``wait_for`` and a generous deadline.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -247,10 +248,8 @@ class TcpProxy:
 
 
 def _close(sock: socket.socket) -> None:
-    try:
+    with contextlib.suppress(OSError):
         sock.close()
-    except OSError:
-        pass
 
 
 @dataclass

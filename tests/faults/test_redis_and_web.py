@@ -7,6 +7,7 @@ import os
 import signal
 import threading
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +81,9 @@ class WebWorkerKilledTests:
         web = start_web(
             tmp_path,
             workers=1,
-            env=child_env(DATABASE_URL=database_url(host="127.0.0.1", port=proxy.port), DB_STATEMENT_TIMEOUT_MS="20000"),
+            env=child_env(
+                DATABASE_URL=database_url(host="127.0.0.1", port=proxy.port), DB_STATEMENT_TIMEOUT_MS="20000"
+            ),
         )
         processes.append(web)
         body = {"phone_number": "+34600555000", "call_type": "llamada_tipo_1"}
@@ -105,13 +108,16 @@ class WebWorkerKilledTests:
 
         killed = time.monotonic()
         retry = wait_for(
-            lambda: (r := web.request("POST", "/calls", key=alpha.api_key, body=body, headers=headers)).status
-            in (201, 202)
-            and r,
+            lambda: (
+                (r := web.request("POST", "/calls", key=alpha.api_key, body=body, headers=headers)).status in (201, 202)
+                and r
+            ),
             seconds=60,
             what="the retry answered by the new worker",
         )
-        report_outage("web worker SIGKILL mid-request", unavailable_seconds=None, recovery_seconds=time.monotonic() - killed)
+        report_outage(
+            "web worker SIGKILL mid-request", unavailable_seconds=None, recovery_seconds=time.monotonic() - killed
+        )
         again = web.request("POST", "/calls", key=alpha.api_key, body=body, headers=headers)
         assert again.status == retry.status and again.body["id"] == retry.body["id"]
         assert again.header("Idempotent-Replayed") == "true"
@@ -123,7 +129,7 @@ class WebWorkerKilledTests:
         processes.append(traffic)
         for _ in range(3):
             moment = time.monotonic()
-            wait_for(lambda: traffic.ok_since(moment), seconds=60, what="traffic flowing")
+            wait_for(partial(traffic.ok_since, moment), seconds=60, what="traffic flowing")
             pids = wait_for(web.worker_pids, seconds=30, what="a web worker")
             os.kill(pids[0], signal.SIGKILL)
         after_kills = time.monotonic()

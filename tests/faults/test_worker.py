@@ -35,7 +35,9 @@ def _short_wait_limit(schema_name: str) -> None:
 def _swept(beta: Any, broker: Celery, web: Any) -> float:
     """Queue a call in beta (no agents there), have the worker sweep it, and return how long after
     the task was sent the call was ABANDONED."""
-    reply = web.request("POST", "/calls", key=beta.api_key, body={"phone_number": "+34600000001", "call_type": "llamada_tipo_1"})
+    reply = web.request(
+        "POST", "/calls", key=beta.api_key, body={"phone_number": "+34600000001", "call_type": "llamada_tipo_1"}
+    )
     assert reply.status == 202, reply.body
     call_id = reply.body["id"]
     time.sleep(1.1)  # past max_wait_seconds (1 s), so the next sweep abandons it
