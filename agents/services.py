@@ -20,8 +20,11 @@ def _agent_state(agent: Agent) -> dict[str, Any]:
     return {"name": agent.name, "agent_type": agent.agent_type.slug, "status": agent.status}
 
 
-def agent_create(*, name: str, agent_type: AgentType, status: str = Agent.Status.OFFLINE, actor: Actor) -> Agent:
-    """Create an agent (OFFLINE by default). An agent created AVAILABLE may take a waiting call at once."""
+def agent_create(
+    *, name: str, agent_type: AgentType, status: str = Agent.Status.OFFLINE, simulated: bool = False, actor: Actor
+) -> Agent:
+    """Create an agent (OFFLINE by default). An agent created AVAILABLE may take a waiting call at once.
+    A ``simulated`` agent (created by a simulation) takes simulated calls only, and real ones real calls."""
     if status not in Agent.CLIENT_SETTABLE:
         raise ApplicationError(
             code="invalid_status",
@@ -31,7 +34,9 @@ def agent_create(*, name: str, agent_type: AgentType, status: str = Agent.Status
 
     def create() -> Agent:
         with transaction.atomic():
-            agent = Agent.objects.create(name=name, agent_type=agent_type, status=Agent.Status.OFFLINE)
+            agent = Agent.objects.create(
+                name=name, agent_type=agent_type, status=Agent.Status.OFFLINE, simulated=simulated
+            )
             agent = agent_lock(agent_id=agent.id)
             if status == Agent.Status.AVAILABLE:
                 agent_make_available(agent=agent, idle_since=timezone.now())

@@ -57,3 +57,24 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             payload["exc"] = mask_phone_numbers(self.formatException(record.exc_info))
         return json.dumps(payload, default=str)
+
+
+# Tasks that run every second or so (the sweeps, and the completion of each simulated call): Celery's
+# "received", "succeeded" and beat's "sending due task" lines for them go to DEBUG, so that they do
+# not bury everything else (the sweep itself logs at INFO whatever it repaired; failures stay ERROR).
+ROUTINE_TASKS = (
+    "assignment.tasks.sweep_all_tenants",
+    "assignment.tasks.sweep_tenant_task",
+    "sweep-every-second",
+    "simulation.tasks.complete_simulated_call",
+)
+
+
+class RoutineTaskFilter(logging.Filter):
+    """Demotes Celery's per-task INFO lines about routine tasks to DEBUG (shown with LOG_LEVEL=DEBUG)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.INFO or not any(name in record.getMessage() for name in ROUTINE_TASKS):
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)

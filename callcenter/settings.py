@@ -58,6 +58,7 @@ SHARED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_prometheus",
 ]
 
@@ -72,9 +73,10 @@ TENANT_APPS = [
     "calls",
     "assignment",
     "simulation",
+    "dashboard",
 ]
 
-INSTALLED_APPS = list(SHARED_APPS) + [app for app in TENANT_APPS if app not in SHARED_APPS] + ["dashboard"]
+INSTALLED_APPS = list(SHARED_APPS) + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
 TENANT_MODEL = "tenants.Tenant"
 TENANT_DOMAIN_MODEL = "tenants.Domain"
@@ -88,6 +90,8 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "callcenter.middleware.RequestIdMiddleware",
     "callcenter.middleware.SecurityHeadersMiddleware",
+    # Static files answer before tenant resolution: an asset needs no tenant, key or database.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "tenants.middleware.TenantResolutionMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -186,11 +190,21 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# Static files (admin, API docs, every app's static/ folder) are served by WhiteNoise from the web
+# process itself, in every mode: no separate file server is needed. `collectstatic` (run by
+# `make run`, the Docker image and the test session) writes them to STATIC_ROOT with content-hashed,
+# pre-compressed copies, cached for a year by browsers. With DEBUG on, files are also found straight
+# from the apps, so a new asset shows up without collecting again.
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / ".local" / "static"
-STATICFILES_DIRS = [BASE_DIR / "dashboard" / "static"] if (BASE_DIR / "dashboard" / "static").exists() else []
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / ".local" / "static")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = DEBUG
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-LOGIN_URL = "/admin/login/"
+# The dashboard's own login (supervisors need not be admin staff); the admin keeps its own.
+LOGIN_URL = "/dashboard/login/"
 
 # Requests bigger than this are refused before parsing (413): a call or agent body is tiny.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 64 * 1024, minimum=1024)
@@ -228,6 +242,13 @@ SPECTACULAR_SETTINGS = {
         }
     },
     "SECURITY": [{"ApiKeyBearer": []}, {"ApiKeyHeader": []}],
+    # Swagger UI and ReDoc come from drf-spectacular-sidecar (pinned, served by WhiteNoise): /docs
+    # and /redoc load nothing from another host.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # validatorUrl null: Swagger UI would otherwise fetch a badge from validator.swagger.io.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None, "persistAuthorization": True},
 }
 
 # API keys: how long a lookup is cached (revocation also clears the cache at once), and the
@@ -259,22 +280,40 @@ CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_TIMEZONE = "UTC"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+# Celery's own scheduler plus a heartbeat for /health (see callcenter/celery.py).
+CELERY_BEAT_SCHEDULER = "callcenter.celery:HeartbeatScheduler"
 CELERY_BEAT_SCHEDULE = {
     "sweep-every-second": {"task": "assignment.tasks.sweep_all_tenants", "schedule": 1.0},
 }
 
-# Prometheus /metrics: when set, scrapes must send `Authorization: Bearer <token>`.
+# Prometheus /metrics: when set, scrapes must send `Authorization: Bearer <token>`. /metrics lists
+# every tenant, so production (DEBUG=false) refuses to start without a token.
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+if not DEBUG and not METRICS_TOKEN:
+    raise ImproperlyConfigured(
+        "METRICS_TOKEN must be set when DEBUG is false: /metrics lists every tenant. Scrape it with "
+        "Authorization: Bearer <METRICS_TOKEN>."
+    )
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "callcenter.logging.ContextFilter"}},
+    "filters": {
+        "context": {"()": "callcenter.logging.ContextFilter"},
+        "routine_tasks": {"()": "callcenter.logging.RoutineTaskFilter"},
+    },
     "formatters": {"json": {"()": "callcenter.logging.JsonFormatter"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["context"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Where Celery logs each task received and finished, and each task beat sends.
+        **{
+            name: {"filters": ["routine_tasks"]}
+            for name in ("celery.worker.strategy", "celery.app.trace", "celery.beat")
+        },
+    },
 }
 
 from callcenter.fields import validate_encryption_key  # noqa: E402

@@ -1,7 +1,8 @@
 """URLs of a tenant (selected by API key or host). Paths are at the root, exactly as in SPEC §4."""
 
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 from django.views.decorators.csrf import csrf_exempt
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from agents import apis as agent_apis
@@ -10,7 +11,7 @@ from callcenter.admin_sites import tenant_admin_site
 from callcenter.api import composite
 from callcenter.errors import handler404 as not_found
 from callcenter.prometheus import prometheus_metrics
-from callcenter.views import health
+from callcenter.views import health, health_live
 from calls import apis as call_apis
 
 api_urlpatterns = [
@@ -77,6 +78,7 @@ api_urlpatterns = [
 
 common_urlpatterns = [
     path("health", health, name="health"),
+    path("health/live", health_live, name="health-live"),
     path("schema", SpectacularAPIView.as_view(urlconf="callcenter.urls"), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("redoc", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
@@ -87,6 +89,8 @@ urlpatterns = [
     *api_urlpatterns,
     *common_urlpatterns,
     path("admin/", tenant_admin_site.urls),
+    path("dashboard", RedirectView.as_view(url="/dashboard/")),
+    path("dashboard/", include("dashboard.urls")),
     # csrf_exempt: an unknown path is a 404 problem for every method, not Django's HTML CSRF 403.
     re_path(r"^.*$", csrf_exempt(not_found)),
 ]

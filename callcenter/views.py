@@ -19,8 +19,14 @@ def tenant_required(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResp
 
 
 def health(request: HttpRequest) -> JsonResponse:
-    """No auth: reachability of Postgres, Redis and the Celery workers, with timings. 200 or 503."""
+    """Readiness, no auth: Postgres and Redis with timings (503 when either is down); workers and
+    beat from their heartbeats (``degraded``, still 200, when they are missing)."""
     from callcenter.health import health_report
 
     report = health_report()
-    return JsonResponse(report, status=200 if report["status"] == "ok" else 503)
+    return JsonResponse(report, status=503 if report["status"] == "unavailable" else 200)
+
+
+def health_live(request: HttpRequest) -> JsonResponse:
+    """Liveness, no auth: the process answers. Checks nothing else on purpose."""
+    return JsonResponse({"status": "ok"})

@@ -39,6 +39,7 @@ class CallOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
     expected_end_at = serializers.DateTimeField(allow_null=True)
     actual_duration_seconds = serializers.FloatField(allow_null=True)
     outcome = serializers.ChoiceField(choices=Call.Outcome.choices, allow_null=True)
+    simulated = serializers.BooleanField(help_text="part of a simulation: only ever handled by simulated agents")
 
     def get_phone_number(self, call: Call) -> str:
         """Shown in full only in the detail view (and to its creator); masked everywhere else."""

@@ -87,6 +87,7 @@ def call_create(
         id=uuid.uuid4(),
         simulation_run=simulation_run,
         simulation_sequence=simulation_sequence,
+        simulated=simulation_run is not None,
         phone_number=phone_number,
         call_type=call_type,
         priority=priority,
@@ -183,14 +184,15 @@ def _leave_queue(*, call_id: uuid.UUID | str, status: str, end_reason: str) -> b
     """A waiting call ends without an agent (CANCELLED or ABANDONED). False if it is no longer waiting."""
     with transaction.atomic():
         now = timezone.now()
-        updated = Call.objects.filter(id=call_id, status=Call.Status.QUEUED).update(
-            status=status, end_reason=end_reason, ended_at=now
-        )
-        if updated == 0:
+        waiting = Call.objects.filter(id=call_id, status=Call.Status.QUEUED)
+        simulated = waiting.values_list("simulated", flat=True).first()
+        if simulated is None or waiting.update(status=status, end_reason=end_reason, ended_at=now) == 0:
             return False
 
         def run(cfg: Any) -> bool:
-            return engine.cancel(schema_name=cfg.schema_name, call_id=str(call_id), type_ids=cfg.type_ids)
+            return engine.cancel(
+                schema_name=cfg.schema_name, call_id=str(call_id), type_ids=cfg.type_ids, simulated=simulated
+            )
 
         # Absent from the queue means a freed agent popped it a moment ago; that agent's
         # conditional update will find it CANCELLED/ABANDONED and take the next call.

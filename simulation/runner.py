@@ -70,11 +70,15 @@ def _truncated_mean(settings: RoutingSettings) -> float:
 def ensure_agents(count: int) -> list[Agent]:
     """Exactly ``count`` simulation agents, spread over the agent types, all AVAILABLE, in order."""
     types = list(AgentType.objects.order_by("slug"))
-    agents = list(Agent.objects.filter(name__startswith="sim agent ").order_by("name"))
+    agents = list(Agent.objects.filter(simulated=True).order_by("name", "id"))
     for index in range(len(agents), count):
         agents.append(
             agent_create(
-                name=f"sim agent {index:04d}", agent_type=types[index % len(types)], status="OFFLINE", actor=SIMULATOR
+                name=f"sim agent {index:04d}",
+                agent_type=types[index % len(types)],
+                status="OFFLINE",
+                simulated=True,
+                actor=SIMULATOR,
             )
         )
     agents = agents[:count]
@@ -87,13 +91,10 @@ def ensure_agents(count: int) -> list[Agent]:
 
 
 def _workers_answer() -> bool:
-    from callcenter.health import check_workers
+    from callcenter.health import heartbeat_checks
 
-    try:
-        check_workers(timeout=1.0)
-        return True
-    except Exception:  # no broker or no worker: either way nobody will run the tasks
-        return False
+    # No broker or no worker: either way nobody will run the tasks.
+    return bool(heartbeat_checks()["workers"]["status"] == "up")
 
 
 def run_simulation(options: SimulationOptions, progress: Callable[[str], None] | None = None) -> RunOutcome:

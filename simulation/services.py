@@ -15,6 +15,7 @@ import uuid
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from assignment.services.config import routing_config
@@ -93,39 +94,57 @@ def simulated_calls_overdue(*, now: datetime.datetime | None = None, limit: int 
     )
 
 
-def simulation_data_summary() -> dict[str, int]:
+def _removable() -> tuple[QuerySet[Any, Any], QuerySet[Any, Any], QuerySet[Any, Any]]:
+    """What ``cleanup`` may remove: the runs that are over, with their calls and the other finished
+    simulated calls, and the simulated agents holding no open call while no run is going on.
+    Everything is selected by the ``simulated`` field, never by name."""
     from agents.models import Agent
     from simulation.models import SimulationRun
 
-    return {
-        "runs": SimulationRun.objects.count(),
-        "calls": Call.objects.filter(simulation_run__isnull=False).count(),
-        "agents": Agent.objects.filter(name__startswith="sim agent ").count(),
-    }
+    running = SimulationRun.objects.filter(status=SimulationRun.Status.RUNNING)
+    runs = SimulationRun.objects.exclude(status=SimulationRun.Status.RUNNING).exclude(
+        Exists(Call.objects.filter(simulation_run=OuterRef("id"), status__in=Call.OPEN))
+    )
+    calls = Call.objects.filter(simulated=True).filter(
+        Q(simulation_run__in=runs) | Q(simulation_run__isnull=True, status__in=Call.TERMINAL)
+    )
+    agents = Agent.objects.filter(simulated=True).exclude(
+        Exists(Call.objects.filter(agent_id=OuterRef("id"), status__in=Call.OPEN))
+    )
+    if running.exists():
+        agents = agents.none()  # they serve the run that is going on
+    return runs, calls, agents
+
+
+def simulation_data_summary() -> dict[str, int]:
+    """What ``cleanup`` would remove, and what it keeps because it is in use."""
+    from agents.models import Agent
+    from simulation.models import SimulationRun
+
+    runs, calls, agents = _removable()
+    summary = {"runs": runs.count(), "calls": calls.count(), "agents": agents.count()}
+    summary["runs_kept"] = SimulationRun.objects.count() - summary["runs"]
+    summary["calls_kept"] = Call.objects.filter(simulated=True).count() - summary["calls"]
+    summary["agents_kept"] = Agent.objects.filter(simulated=True).count() - summary["agents"]
+    return summary
 
 
 def simulation_data_remove() -> dict[str, int]:
-    """Delete the tenant's simulation runs and calls and the simulation agents that hold no call,
-    then rebuild the tenant's Redis state from what is left."""
-    from agents.models import Agent
+    """Delete what simulations created and no longer use (``_removable``): finished runs and their
+    calls, simulated agents holding no open call. A run still going on, its calls and agents, and an
+    agent with an open call are kept. Real agents and calls are never touched. Then the tenant's
+    Redis state is rebuilt from what is left."""
     from assignment.services.recovery import engine_rebuild
-    from simulation.models import SimulationRun
 
     with transaction.atomic():
-        active_calls = Call.objects.filter(simulation_run__isnull=False, status__in=Call.OPEN)
-        busy_agents = set(active_calls.values_list("agent_id", flat=True))
-        calls = Call.objects.filter(simulation_run__isnull=False).count()
-        Call.objects.filter(simulation_run__isnull=False).delete()
-        runs = SimulationRun.objects.count()
-        SimulationRun.objects.all().delete()
-        agents = Agent.objects.filter(name__startswith="sim agent ").exclude(id__in=busy_agents)
-        agent_count = agents.count()
+        runs, calls, agents = _removable()
+        removed = {"calls": calls.count(), "runs": runs.count(), "agents": agents.count()}
+        calls.delete()
+        runs.delete()
+        # Their finished calls were simulated and are gone; an open call's agent is PROTECTed.
         agents.delete()
-        Agent.objects.filter(id__in=busy_agents, status=Agent.Status.BUSY).update(
-            status=Agent.Status.AVAILABLE, idle_since=timezone.now()
-        )
     engine_rebuild()
-    return {"runs": runs, "calls": calls, "agents": agent_count}
+    return removed
 
 
 def tenant_status() -> dict[str, Any]:

@@ -67,6 +67,28 @@ def django_db_setup(django_test_environment: None, django_db_blocker: pytest.Fix
         teardown_databases(config, verbosity=0)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _static_files() -> None:
+    """Collect static files as the Docker image and `make run` do: pages render ``{% static %}``
+    through the manifest (tests run with DEBUG off). Skipped when nothing changed since the last
+    collection, so a test run pays the few seconds only after an asset changed."""
+    from django.conf import settings
+    from django.contrib.staticfiles.finders import get_finders
+    from django.core.management import call_command
+
+    manifest = Path(settings.STATIC_ROOT) / "staticfiles.json"
+    if manifest.exists():
+        collected_at = manifest.stat().st_mtime
+        newest = max(
+            (storage.path(path) for finder in get_finders() for path, storage in finder.list([])),
+            key=lambda name: Path(name).stat().st_mtime,
+            default=None,
+        )
+        if newest is None or Path(newest).stat().st_mtime <= collected_at:
+            return
+    call_command("collectstatic", interactive=False, verbosity=0)
+
+
 @pytest.fixture(scope="session")
 def _session_tenants(
     django_db_setup: None, django_db_blocker: pytest.FixtureRequest
@@ -145,9 +167,9 @@ class WorkerProcess:
         self.process.wait(timeout=10)
 
 
-@pytest.fixture
-def celery_worker(alpha: TenantFixture, tmp_path: Path) -> Iterator[WorkerProcess]:
-    """A real Celery worker process on this run's broker (its own Redis database) and test database."""
+def service_env() -> dict[str, str]:
+    """The environment for a process of the product (worker, web server) started by a test: this
+    run's test database and Redis database, without the variables that make settings claim a slot."""
     from django.conf import settings
 
     database = settings.DATABASES["default"]
@@ -164,8 +186,17 @@ def celery_worker(alpha: TenantFixture, tmp_path: Path) -> Iterator[WorkerProces
         DATABASE_URL=f"postgres://{netloc}/{database['NAME']}",
         TEST_DATABASE_NAME=database["NAME"],
         REDIS_URL=settings.REDIS_URL,
-        CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
     )
+    return env
+
+
+@pytest.fixture
+def celery_worker(alpha: TenantFixture, tmp_path: Path) -> Iterator[WorkerProcess]:
+    """A real Celery worker process on this run's broker (its own Redis database) and test database."""
+    from django.conf import settings
+
+    env = service_env()
+    env["CELERY_BROKER_URL"] = settings.CELERY_BROKER_URL
     from callcenter.celery import app
 
     app.control.purge()  # tasks left by earlier tests must not delay this test's
@@ -194,4 +225,72 @@ def celery_worker(alpha: TenantFixture, tmp_path: Path) -> Iterator[WorkerProces
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        log.close()
+
+
+@dataclass
+class WebServer:
+    url: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text()[-3000:]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def web_server(alpha: TenantFixture, tmp_path: Path) -> Iterator[WebServer]:
+    """gunicorn serving this run's test database as production does (DEBUG off, static files from
+    the collected STATIC_ROOT through WhiteNoise), on a free loopback port."""
+    import urllib.request
+
+    from cryptography.fernet import Fernet
+    from django.conf import settings
+
+    port = _free_port()
+    env = service_env()
+    env.update(
+        DEBUG="false",
+        SECRET_KEY=Fernet.generate_key().decode() * 2,
+        # A production key first; the development key after it still reads what the tests wrote.
+        FIELD_ENCRYPTION_KEY=f"{Fernet.generate_key().decode()},{settings.FIELD_ENCRYPTION_KEY}",
+        ALLOWED_HOSTS="localhost,.localhost,127.0.0.1",
+        STATIC_ROOT=str(settings.STATIC_ROOT),
+        METRICS_TOKEN="test-metrics-token",
+    )
+    log_path = tmp_path / "web.log"
+    log = log_path.open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "callcenter.wsgi:application", "--bind", f"127.0.0.1:{port}",
+         "--workers", "1", "--threads", "4"],
+        cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    server = WebServer(url=f"http://localhost:{port}", port=port, process=process, log_path=log_path)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None, server.log()
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/live", timeout=2):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "the web server did not answer within 30 s"
+                time.sleep(0.2)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
         log.close()

@@ -71,6 +71,7 @@ def agent_make_available(*, agent: Agent, idle_since: datetime.datetime, expecte
                 idle_since_ms=engine.to_ms(idle_since.timestamp()),
                 expected_call_id=expected,
                 type_ids=cfg.type_ids,
+                simulated=agent.simulated,
             )
 
         released = engine_call(run)
@@ -86,7 +87,12 @@ def agent_make_available(*, agent: Agent, idle_since: datetime.datetime, expecte
             raise AgentConflict(str(agent.id))
         assert released.call_id is not None
         if record_queued_assignment(
-            call_id=released.call_id, agent_id=str(agent.id), candidates=1, started=started, strategy="queue"
+            call_id=released.call_id,
+            agent_id=str(agent.id),
+            candidates=1,
+            started=started,
+            strategy="queue",
+            simulated=agent.simulated,
         ):
             agent.refresh_from_db()
             return agent
@@ -109,6 +115,7 @@ def agent_take_off(
             agent_type_id=agent.agent_type_id,
             expected_call_id=expected_call_id,
             type_ids=cfg.type_ids,
+            simulated=agent.simulated,
         )
 
     if status != "REMOVED":
