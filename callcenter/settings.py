@@ -217,8 +217,6 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["tenants.permissions.HasTenantScope"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["callcenter.parsers.JsonParser"],
-    "DEFAULT_PAGINATION_CLASS": "callcenter.pagination.Pagination",
-    "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "callcenter.api.AutoSchema",
     "EXCEPTION_HANDLER": "callcenter.errors.problem_exception_handler",
     "UNAUTHENTICATED_USER": None,
