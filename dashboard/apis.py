@@ -15,9 +15,9 @@ from rest_framework.views import APIView
 
 from agents.models import Agent
 from callcenter.actors import actor_from_request
-from callcenter.api import NumberField, StrictSerializer, validated
+from callcenter.api import NumberField, StrictSerializer, query_params, validated
 from callcenter.tenancy import current_schema
-from dashboard.selectors import dashboard_state
+from dashboard.selectors import Traffic, dashboard_state
 from dashboard.services import dashboard_agent_set_status, dashboard_simulation_start, dashboard_simulation_stop
 from simulation.control import LIMITS, LiveParameters
 
@@ -48,9 +48,14 @@ class DashboardApi(APIView):
 
 
 class DashboardStateApi(DashboardApi):
+    class FilterSerializer(StrictSerializer):
+        traffic = serializers.ChoiceField(choices=Traffic.choices, required=False, default=Traffic.ALL)
+
     @extend_schema(exclude=True)
     def get(self, request: Request) -> Response:
-        response = Response(dashboard_state(can_operate=request.user.has_perm(OPERATE_PERMISSION)))
+        filters = query_params(DashboardStateApi.FilterSerializer, request)
+        state = dashboard_state(can_operate=request.user.has_perm(OPERATE_PERMISSION), traffic=filters["traffic"])
+        response = Response(state)
         response["Cache-Control"] = "no-store"
         return response
 

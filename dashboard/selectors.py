@@ -2,8 +2,9 @@
 
 ``dashboard_state`` is the one data endpoint the page polls. Its cost is a fixed number of queries
 whatever the number of agents or calls (pinned by a test): every list is read with one query and
-joined in Python, every count is an aggregate, the configuration comes from the routing snapshot
-(cached), and latency percentiles come from Redis. Today's figures start at midnight UTC.
+joined in Python, every count and percentile is an aggregate, and the configuration comes from the
+routing snapshot (cached). Each figure can be narrowed to real or to simulated traffic. Today's
+figures start at midnight UTC.
 """
 
 from __future__ import annotations
@@ -12,15 +13,12 @@ import datetime
 from collections.abc import Mapping
 from typing import Any
 
-from django.db.models import Aggregate, Avg, Count, F, FloatField, Min, Q
+from django.db.models import Aggregate, Avg, Count, F, FloatField, Min, Q, QuerySet, TextChoices
 from django.db.models.functions import TruncMinute
 from django.utils import timezone
-from redis.exceptions import RedisError
 
 from agents.models import Agent
-from assignment import metrics
 from assignment.services.config import routing_config
-from callcenter.tenancy import current_schema
 from calls.models import Call
 from simulation.models import SimulationRun
 
@@ -41,6 +39,24 @@ class Percentile(Aggregate):
         if not 0 <= percentile <= 1:
             raise ValueError("percentile must lie in [0, 1]")
         super().__init__(expression, percentile=repr(float(percentile)), **extra)
+
+
+class Traffic(TextChoices):
+    """Which traffic the dashboard shows: simulated agents and calls are kept apart from real ones."""
+
+    ALL = "all"
+    REAL = "real"
+    SIMULATED = "simulated"
+
+
+def _calls(traffic: str) -> QuerySet[Call]:
+    calls = Call.objects.all()
+    return calls if traffic == Traffic.ALL else calls.filter(simulated=traffic == Traffic.SIMULATED)
+
+
+def _agents(traffic: str) -> QuerySet[Agent]:
+    agents = Agent.objects.all()
+    return agents if traffic == Traffic.ALL else agents.filter(simulated=traffic == Traffic.SIMULATED)
 
 
 def _day_start(now: datetime.datetime) -> datetime.datetime:
@@ -64,11 +80,13 @@ def _level(value: float | None, *, bad: float, warn: float, higher_is_better: bo
     return "bad" if value > bad else "warn" if value > warn else "ok"
 
 
-def dashboard_agents(*, now: datetime.datetime) -> list[dict[str, Any]]:
+def dashboard_agents(*, now: datetime.datetime, traffic: str = Traffic.ALL) -> list[dict[str, Any]]:
     """Every agent with its status, time in status, current call and today's results: three queries."""
     day_start = _day_start(now)
-    rows = Agent.objects.order_by("name", "id").values_list(
-        "id", "name", "agent_type_id", "status", "status_changed_at", "idle_since"
+    rows = (
+        _agents(traffic)
+        .order_by("name", "id")
+        .values_list("id", "name", "agent_type_id", "status", "status_changed_at", "idle_since", "simulated")
     )
     active = {
         agent_id: (call_id, call_type_id, assigned_at)
@@ -88,13 +106,14 @@ def dashboard_agents(*, now: datetime.datetime) -> list[dict[str, Any]]:
         .order_by()
     }
     agents = []
-    for agent_id, name, agent_type_id, status, changed_at, idle_since in rows:
+    for agent_id, name, agent_type_id, status, changed_at, idle_since, simulated in rows:
         call = active.get(agent_id)
         results = today.get(agent_id, {"handled": 0, "ok": 0, "decided": 0})
         agents.append(
             {
                 "id": str(agent_id),
                 "name": name,
+                "simulated": simulated,
                 "type": agent_type_id,
                 "status": status,
                 "in_status_seconds": _seconds(now, idle_since if status == Agent.Status.AVAILABLE else changed_at),
@@ -108,9 +127,9 @@ def dashboard_agents(*, now: datetime.datetime) -> list[dict[str, Any]]:
     return agents
 
 
-def dashboard_queue(*, now: datetime.datetime) -> dict[str, Any]:
+def dashboard_queue(*, now: datetime.datetime, traffic: str = Traffic.ALL) -> dict[str, Any]:
     """Depth, oldest wait and the first waiting calls in the order they will be answered."""
-    waiting = Call.objects.filter(status=Call.Status.QUEUED)
+    waiting = _calls(traffic).filter(status=Call.Status.QUEUED)
     summary = waiting.aggregate(depth=Count("id"), oldest=Min("queued_at"))
     first = waiting.order_by("-priority", "queued_at", "id").values_list("id", "call_type_id", "priority", "queued_at")
     return {
@@ -123,23 +142,33 @@ def dashboard_queue(*, now: datetime.datetime) -> dict[str, Any]:
     }
 
 
-def dashboard_kpis(*, now: datetime.datetime, agents: list[dict[str, Any]]) -> dict[str, Any]:
+def dashboard_kpis(
+    *, now: datetime.datetime, agents: list[dict[str, Any]], traffic: str = Traffic.ALL
+) -> dict[str, Any]:
     """Today's KPIs, each with its value, its thresholds and a level (ok, warn, bad, none).
     Definitions: docs/dashboard.md (the same as docs/metrics.md where both have the figure)."""
     settings = routing_config().settings
     threshold = datetime.timedelta(seconds=settings.service_level_seconds)
     target = settings.service_level_target
-    totals = Call.objects.filter(created_at__gte=_day_start(now)).aggregate(
-        arrived=Count("id"),
-        assigned=Count("id", filter=Q(assigned_at__isnull=False)),
-        completed=Count("id", filter=Q(status=Call.Status.COMPLETED)),
-        saturated=Count("id", filter=Q(status=Call.Status.SATURATED)),
-        abandoned=Count("id", filter=Q(status=Call.Status.ABANDONED)),
-        answered_in_time=Count("id", filter=Q(assigned_at__isnull=False, assigned_at__lte=F("created_at") + threshold)),
-        waiting_too_long=Count("id", filter=Q(status=Call.Status.QUEUED, queued_at__lte=now - threshold)),
-        ok=Count("id", filter=Q(outcome=Call.Outcome.OK)),
-        decided=Count("id", filter=Q(outcome__isnull=False)),
-        asa=Avg(F("assigned_at") - F("created_at"), filter=Q(assigned_at__isnull=False)),
+    totals = (
+        _calls(traffic)
+        .filter(created_at__gte=_day_start(now))
+        .aggregate(
+            arrived=Count("id"),
+            assigned=Count("id", filter=Q(assigned_at__isnull=False)),
+            completed=Count("id", filter=Q(status=Call.Status.COMPLETED)),
+            saturated=Count("id", filter=Q(status=Call.Status.SATURATED)),
+            abandoned=Count("id", filter=Q(status=Call.Status.ABANDONED)),
+            answered_in_time=Count(
+                "id", filter=Q(assigned_at__isnull=False, assigned_at__lte=F("created_at") + threshold)
+            ),
+            waiting_too_long=Count("id", filter=Q(status=Call.Status.QUEUED, queued_at__lte=now - threshold)),
+            ok=Count("id", filter=Q(outcome=Call.Outcome.OK)),
+            decided=Count("id", filter=Q(outcome__isnull=False)),
+            asa=Avg(F("assigned_at") - F("created_at"), filter=Q(assigned_at__isnull=False)),
+            latency_p50=Percentile("assignment_time_ms", percentile=0.5),
+            latency_p99=Percentile("assignment_time_ms", percentile=0.99),
+        )
     )
     offered = totals["assigned"] + totals["saturated"] + totals["abandoned"] + totals["waiting_too_long"]
     service_level = round(totals["answered_in_time"] / offered, 4) if offered else None
@@ -150,10 +179,10 @@ def dashboard_kpis(*, now: datetime.datetime, agents: list[dict[str, Any]]) -> d
     working = by_status[Agent.Status.BUSY] + by_status[Agent.Status.WRAP_UP]
     staffed = working + by_status[Agent.Status.AVAILABLE]
     occupancy = round(working / staffed, 4) if staffed else None
-    try:
-        latency = metrics.latency_summary(schema_name=current_schema())
-    except RedisError:
-        latency = {"p50_ms": None, "p99_ms": None}
+    latency = {
+        "p50_ms": None if totals["latency_p50"] is None else round(totals["latency_p50"], 3),
+        "p99_ms": None if totals["latency_p99"] is None else round(totals["latency_p99"], 3),
+    }
     limit_ms = settings.max_assignment_time_ms
     lost_share = (totals["saturated"] + totals["abandoned"]) / offered if offered else None
     return {
@@ -212,12 +241,13 @@ def dashboard_kpis(*, now: datetime.datetime, agents: list[dict[str, Any]]) -> d
     }
 
 
-def dashboard_series(*, now: datetime.datetime) -> dict[str, Any]:
+def dashboard_series(*, now: datetime.datetime, traffic: str = Traffic.ALL) -> dict[str, Any]:
     """Arrivals and assignment latency (p50, p99) per minute over the last hour: one query."""
     end = now.replace(second=0, microsecond=0) + datetime.timedelta(minutes=1)
     start = end - datetime.timedelta(minutes=SERIES_MINUTES)
     rows = (
-        Call.objects.filter(created_at__gte=start)
+        _calls(traffic)
+        .filter(created_at__gte=start)
         .annotate(minute=TruncMinute("created_at"))
         .values("minute")
         .annotate(
@@ -240,14 +270,13 @@ def dashboard_series(*, now: datetime.datetime) -> dict[str, Any]:
     }
 
 
-def dashboard_conversion(*, now: datetime.datetime) -> dict[str, Any]:
+def dashboard_conversion(*, now: datetime.datetime, traffic: str = Traffic.ALL) -> dict[str, Any]:
     """The conversion matrix as configured and as observed today, cell by cell: one query."""
     config = routing_config()
     observed = {
         (agent_type_id, call_type_id): (ok, n)
-        for agent_type_id, call_type_id, ok, n in Call.objects.filter(
-            status=Call.Status.COMPLETED, outcome__isnull=False, agent__isnull=False, ended_at__gte=_day_start(now)
-        )
+        for agent_type_id, call_type_id, ok, n in _calls(traffic)
+        .filter(status=Call.Status.COMPLETED, outcome__isnull=False, agent__isnull=False, ended_at__gte=_day_start(now))
         .values_list("agent__agent_type_id", "call_type_id")
         .annotate(ok=Count("id", filter=Q(outcome=Call.Outcome.OK)), n=Count("id"))
         .order_by()
@@ -303,14 +332,15 @@ def dashboard_simulation() -> dict[str, Any] | None:
     }
 
 
-def dashboard_state(*, can_operate: bool) -> dict[str, Any]:
+def dashboard_state(*, can_operate: bool, traffic: str = Traffic.ALL) -> dict[str, Any]:
     """Everything the dashboard shows, in one answer (see the module docstring for its cost)."""
     now = timezone.now()
     config = routing_config()
-    agents = dashboard_agents(now=now)
+    agents = dashboard_agents(now=now, traffic=traffic)
     return {
         "time": now,
         "can_operate": can_operate,
+        "traffic": traffic,
         "settings": {
             "strategy": config.settings.strategy,
             "service_level_seconds": config.settings.service_level_seconds,
@@ -325,10 +355,10 @@ def dashboard_state(*, can_operate: bool) -> dict[str, Any]:
             for c in sorted(config.call_types_by_id.values(), key=lambda c: c.slug)
         ],
         "agents": agents,
-        "queue": dashboard_queue(now=now),
-        "kpis": dashboard_kpis(now=now, agents=agents),
-        "series": dashboard_series(now=now),
-        "conversion": dashboard_conversion(now=now),
+        "queue": dashboard_queue(now=now, traffic=traffic),
+        "kpis": dashboard_kpis(now=now, agents=agents, traffic=traffic),
+        "series": dashboard_series(now=now, traffic=traffic),
+        "conversion": dashboard_conversion(now=now, traffic=traffic),
         "staffing": dashboard_staffing(),
         "simulation": dashboard_simulation(),
     }

@@ -186,6 +186,27 @@ class DashboardStateTests:
 
         assert shown["recommended_agents"] == 12 and shown["rows"] == staffing["rows"]
 
+    def test_it_shows_real_and_simulated_traffic_apart_on_request(self, alpha, supervisor_browser):
+        from simulation.models import SimulationRun
+
+        with schema_context(alpha.schema_name):
+            make_agent(name="Real Rita")
+            make_agent(name="Sim Sam", simulated=True)
+            run = SimulationRun.objects.create(seed=1, strategy="longest_idle", rate_per_second=1, time_scale=1)
+            make_call(simulation_run=run, simulation_sequence=0)
+            make_call(simulation_run=run, simulation_sequence=1)  # waits: the only simulated agent is busy
+
+        def names(traffic: str) -> tuple[set[str], int, int]:
+            state = supervisor_browser.get(f"/dashboard/api/state?traffic={traffic}").json()
+            return {a["name"] for a in state["agents"]}, state["kpis"]["assigned"]["value"], state["queue"]["depth"]
+
+        assert names("all") == ({"Real Rita", "Sim Sam"}, 1, 1)
+        assert names("real") == ({"Real Rita"}, 0, 0)
+        assert names("simulated") == ({"Sim Sam"}, 1, 1)
+        agents = supervisor_browser.get("/dashboard/api/state").json()["agents"]
+        assert {a["name"]: a["simulated"] for a in agents} == {"Real Rita": False, "Sim Sam": True}
+        assert_problem(supervisor_browser.get("/dashboard/api/state?traffic=fake"), 400, "validation_error")
+
     @pytest.mark.parametrize("agent_count", [5, 500])
     def test_it_costs_the_same_queries_whatever_the_number_of_agents(self, alpha, supervisor_browser, agent_count):
         with schema_context(alpha.schema_name):

@@ -134,6 +134,13 @@
     const nameText = document.createElement("span");
     cells.name.appendChild(nameText);
     cells.nameText = nameText;
+    if (agent.simulated) {
+      const tag = document.createElement("span");
+      tag.className = "sim-tag";
+      tag.textContent = "sim";
+      tag.title = "A simulated agent: it takes simulated calls only";
+      cells.name.appendChild(tag);
+    }
     const statusBadge = document.createElement("span");
     cells.status.appendChild(statusBadge);
     cells.statusBadge = statusBadge;
@@ -514,7 +521,8 @@
     inFlight = true;
     let fetched = null;
     try {
-      const response = await fetch(config.stateUrl, { credentials: "same-origin", headers: { Accept: "application/json" }, cache: "no-store" });
+      const traffic = $("traffic").value;
+      const response = await fetch(config.stateUrl + "?traffic=" + encodeURIComponent(traffic), { credentials: "same-origin", headers: { Accept: "application/json" }, cache: "no-store" });
       if (response.status === 401 || response.status === 403) { inFlight = false; window.location.reload(); return; }
       if (!response.ok) throw new Error("HTTP " + response.status);
       fetched = await response.json();
@@ -568,6 +576,12 @@
   for (const button of document.querySelectorAll("button[data-sort]")) {
     button.addEventListener("click", () => setSort(button.dataset.sort));
   }
+  $("traffic").addEventListener("change", () => {
+    try { window.localStorage.setItem("dashboard-traffic", $("traffic").value); } catch (e) { /* private mode */ }
+    lastOrder = "";
+    poll();
+  });
+  try { $("traffic").value = window.localStorage.getItem("dashboard-traffic") || "all"; } catch (e) { /* private mode */ }
   for (const id of ["filter-status", "filter-type", "filter-name"]) {
     $(id).addEventListener("input", () => state && renderBoard(state.agents));
   }
