@@ -370,6 +370,21 @@ def forget_tenant(*, schema_name: str) -> int:
     return removed
 
 
+def instance_claim(*, instance_id: str) -> str:
+    """The deployment this Redis serves: ``instance_id`` if Redis had none (a new or emptied Redis),
+    else the one already recorded, whoever it is."""
+    try:
+        client().set(keys.INSTANCE, instance_id, nx=True)
+        return str(client().get(keys.INSTANCE) or "")
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        raise EngineUnavailable(str(exc)) from exc
+
+
+def instance_forget() -> None:
+    """Drop this Redis's deployment id (tests; an operator re-pointing Redis on purpose)."""
+    client().delete(keys.INSTANCE)
+
+
 def ping() -> float:
     started = time.perf_counter()
     client().ping()

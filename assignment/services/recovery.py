@@ -25,6 +25,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from agents.models import Agent
+from assignment.services.identity import instance_verify
 from assignment import engine
 from assignment.keys import POOLS
 from assignment.services.config import RoutingConfig, routing_config
@@ -105,7 +106,9 @@ def rebuild_input_from_postgres(*, config: RoutingConfig) -> dict[bool, engine.R
 
 def engine_rebuild(*, wait_seconds: float = 5.0) -> bool:
     """Rebuild the current tenant's Redis state from Postgres. Returns True if this call rebuilt it,
-    False if another process did while we waited."""
+    False if another process did while we waited. Refuses (``ForeignEngine``) when Redis serves
+    another deployment."""
+    instance_verify()
     schema_name = current_schema()
     token = uuid.uuid4().hex
     deadline = time.monotonic() + wait_seconds

@@ -27,6 +27,7 @@ from django.utils import timezone
 from agents.models import Agent
 from assignment.services.assign import match_waiting_calls
 from assignment.services.config import routing_config
+from assignment.services.identity import instance_verify
 from assignment.services.recovery import engine_drift, engine_rebuild, with_repair
 from assignment.services.release import wrap_up_finish
 from callcenter.tenancy import current_schema
@@ -74,6 +75,8 @@ def sweep_tenant(*, now: datetime.datetime | None = None, check_drift: bool = Tr
     the drift check always runs last."""
     from simulation.services import simulated_call_finish, simulated_calls_overdue
 
+    # Never sweep another deployment's Redis (raises ForeignEngine, which says why).
+    instance_verify()
     now = now or timezone.now()
     report = SweepReport()
     settings = routing_config().settings
