@@ -25,10 +25,10 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from agents.models import Agent
-from assignment.services.identity import instance_verify
 from assignment import engine
 from assignment.keys import POOLS
 from assignment.services.config import RoutingConfig, routing_config
+from assignment.services.identity import instance_verify
 from callcenter.tenancy import current_schema
 from calls.models import Call
 
