@@ -405,7 +405,7 @@ def heartbeats_read(*, now: float, forget_after: float = 3600.0) -> dict[str, fl
     """Every process's last heartbeat as its age in seconds; entries older than ``forget_after``
     (a process that died an hour ago) are removed."""
     raw = client().hgetall(keys.HEARTBEATS)
-    ages = {process: now - float(at) for process, at in raw.items()}
+    ages = {str(process): now - float(at) for process, at in raw.items()}
     stale = [process for process, age in ages.items() if age > forget_after]
     if stale:
         client().hdel(keys.HEARTBEATS, *stale)
