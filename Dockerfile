@@ -16,4 +16,4 @@ RUN useradd --create-home callcenter && mkdir -p /tmp/prometheus && chown callce
 USER callcenter
 
 EXPOSE 8000
-CMD ["gunicorn", "callcenter.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+CMD ["gunicorn", "-c", "python:callcenter.gunicorn_conf", "callcenter.wsgi:application", "--bind", "0.0.0.0:8000"]

@@ -29,6 +29,7 @@ class AgentOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
     calls_ok = serializers.IntegerField()
     calls_ko = serializers.IntegerField()
     talk_time_seconds = serializers.FloatField()
+    simulated = serializers.BooleanField(help_text="created by a simulation: takes simulated calls only")
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 

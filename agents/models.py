@@ -5,6 +5,8 @@ import uuid
 from django.db import models
 from django.db.models import Q
 
+from callcenter.formatting import type_label
+
 
 class AgentType(models.Model):
     slug = models.SlugField(max_length=50, unique=True)
@@ -16,7 +18,7 @@ class AgentType(models.Model):
         ordering = ["slug"]
 
     def __str__(self) -> str:
-        return self.slug
+        return type_label(name=self.name, slug=self.slug)
 
 
 class Agent(models.Model):
@@ -43,6 +45,9 @@ class Agent(models.Model):
     calls_ok = models.PositiveIntegerField(default=0)
     calls_ko = models.PositiveIntegerField(default=0)
     talk_time_seconds = models.FloatField(default=0.0)
+    # Created by a simulation: takes simulated calls only (its own pool in the engine), and
+    # ``cleanup`` may remove it. Set at creation, never changed.
+    simulated = models.BooleanField(default=False, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -70,4 +75,4 @@ class Agent(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.agent_type_id}, {self.status})"
+        return self.name

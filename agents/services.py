@@ -3,15 +3,16 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.db import transaction
-from django.utils import timezone
 
 from agents.models import Agent, AgentType
 from assignment.services.recovery import with_repair
 from assignment.services.release import agent_lock, agent_make_available, agent_take_off, call_end
 from audit.services import Actor, audit_record
+from callcenter import clock
 from callcenter.errors import ApplicationError
 from calls.models import Call
 
@@ -25,8 +26,18 @@ def _agent_state(agent: Agent) -> dict[str, Any]:
     return {"name": agent.name, "agent_type": agent.agent_type.slug, "status": agent.status}
 
 
-def agent_create(*, name: str, agent_type: AgentType, status: str = Agent.Status.OFFLINE, actor: Actor) -> Agent:
-    """Create an agent (OFFLINE by default). An agent created AVAILABLE may take a waiting call at once."""
+def agent_create(
+    *,
+    name: str,
+    agent_type: AgentType,
+    status: str = Agent.Status.OFFLINE,
+    simulated: bool = False,
+    agent_id: uuid.UUID | None = None,
+    actor: Actor,
+) -> Agent:
+    """Create an agent (OFFLINE by default). An agent created AVAILABLE may take a waiting call at once.
+    A ``simulated`` agent (created by a simulation) takes simulated calls only, and real ones real calls;
+    a simulation gives its agents ids of its own (``agent_id``) so that they are the same everywhere."""
     if status not in Agent.CLIENT_SETTABLE:
         raise ApplicationError(
             code="invalid_status",
@@ -36,10 +47,16 @@ def agent_create(*, name: str, agent_type: AgentType, status: str = Agent.Status
 
     def create() -> Agent:
         with transaction.atomic():
-            agent = Agent.objects.create(name=name, agent_type=agent_type, status=Agent.Status.OFFLINE)
+            agent = Agent.objects.create(
+                id=agent_id or uuid.uuid4(),
+                name=name,
+                agent_type=agent_type,
+                status=Agent.Status.OFFLINE,
+                simulated=simulated,
+            )
             agent = agent_lock(agent_id=agent.id)
             if status == Agent.Status.AVAILABLE:
-                agent_make_available(agent=agent, idle_since=timezone.now())
+                agent_make_available(agent=agent, idle_since=clock.now())
             else:
                 agent_take_off(agent=agent, status=status)
             audit_record(actor=actor, action="agent.create", obj=agent, after=_agent_state(agent))
@@ -152,7 +169,7 @@ def agent_set_status(*, agent: Agent, status: str, force: bool = False, actor: A
                 raise ApplicationError(code="agent_busy", message="The agent just took a call.", status=409)
             if status == Agent.Status.AVAILABLE:
                 if locked.status != Agent.Status.AVAILABLE:
-                    agent_make_available(agent=locked, idle_since=timezone.now())
+                    agent_make_available(agent=locked, idle_since=clock.now())
             elif status != locked.status:
                 agent_take_off(agent=locked, status=status)
             if before != locked.status:

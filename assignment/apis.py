@@ -50,6 +50,7 @@ class ConfigSerializer(StrictSerializer):
     time_scale = NumberField(min_value=0.001, max_value=100_000)
     max_assignment_time_ms = NumberField(min_value=0.001, max_value=60_000)
     service_level_seconds = serializers.IntegerField(min_value=1, max_value=3_600)
+    service_level_target = NumberField(min_value=0.01, max_value=1.0)
     call_type_mix = serializers.DictField(child=NumberField(min_value=0))
     updated_at = serializers.DateTimeField(read_only=True)
 

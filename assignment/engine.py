@@ -6,6 +6,9 @@ the caller rebuilds the tenant from Postgres (``assignment.services.recovery``) 
 
 Invariant (kept by the scripts, see ``lua/_lib.lua``): an agent is handed at most one call, a call is
 queued at most once, and a free agent never idles while a call waits.
+
+Every operation names its pool (``simulated``): real and simulated traffic live in separate keys of
+the same tenant (``assignment.keys``), so a call only ever meets an agent of its own pool.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from django.conf import settings
 from redis.commands.core import Script
 
 from assignment import keys
-from assignment.keys import TenantKeys
+from assignment.keys import POOLS, TenantKeys
 
 _LUA_DIR = Path(__file__).resolve().parent / "lua"
 SCRIPT_NAMES = ("claim", "release", "set_status", "cancel", "unclaim", "match", "rebuild")
@@ -125,12 +128,13 @@ def claim(
     type_ids: Sequence[int],
     p_ok_by_type: Mapping[int, float],
     rng: random.Random | None = None,
+    simulated: bool = False,
 ) -> ClaimResult:
     fraction = (rng or random).random()
     started = time.perf_counter()
     reply = _run(
         "claim",
-        TenantKeys(schema_name),
+        TenantKeys(schema_name, simulated),
         type_ids,
         [
             call_id,
@@ -174,10 +178,11 @@ def release(
     idle_since_ms: int,
     expected_call_id: str | None,
     type_ids: Sequence[int],
+    simulated: bool = False,
 ) -> ReleaseResult:
     reply = _run(
         "release",
-        TenantKeys(schema_name),
+        TenantKeys(schema_name, simulated),
         type_ids,
         [agent_id, str(agent_type_id), idle_since_ms, expected_call_id or ""],
     )
@@ -206,10 +211,11 @@ def set_status(
     agent_type_id: int,
     expected_call_id: str | None,
     type_ids: Sequence[int],
+    simulated: bool = False,
 ) -> SetStatusResult:
     reply = _run(
         "set_status",
-        TenantKeys(schema_name),
+        TenantKeys(schema_name, simulated),
         type_ids,
         [agent_id, status, str(agent_type_id), expected_call_id or ""],
     )
@@ -218,9 +224,9 @@ def set_status(
     return SetStatusResult("OK", previous_status=reply[1] or None)
 
 
-def cancel(*, schema_name: str, call_id: str, type_ids: Sequence[int]) -> bool:
+def cancel(*, schema_name: str, call_id: str, type_ids: Sequence[int], simulated: bool = False) -> bool:
     """True when the call was waiting and has left the queue."""
-    return _run("cancel", TenantKeys(schema_name), type_ids, [call_id])[0] == "REMOVED"
+    return _run("cancel", TenantKeys(schema_name, simulated), type_ids, [call_id])[0] == "REMOVED"
 
 
 def unclaim(
@@ -230,10 +236,11 @@ def unclaim(
     agent_id: str | None,
     idle_since_ms: int | None,
     type_ids: Sequence[int],
+    simulated: bool = False,
 ) -> bool:
     reply = _run(
         "unclaim",
-        TenantKeys(schema_name),
+        TenantKeys(schema_name, simulated),
         type_ids,
         [call_id, agent_id or "", "" if idle_since_ms is None else idle_since_ms],
     )
@@ -248,8 +255,8 @@ class MatchResult:
     idle_since_ms: int
 
 
-def match(*, schema_name: str, type_ids: Sequence[int]) -> MatchResult | None:
-    reply = _run("match", TenantKeys(schema_name), type_ids, [])
+def match(*, schema_name: str, type_ids: Sequence[int], simulated: bool = False) -> MatchResult | None:
+    reply = _run("match", TenantKeys(schema_name, simulated), type_ids, [])
     if reply[0] != "ASSIGNED":
         return None
     return MatchResult(
@@ -277,7 +284,10 @@ class RebuildInput:
     queue: Sequence[tuple[str, int]]  # call_id, queue_score
 
 
-def rebuild(*, schema_name: str, state: RebuildInput, epoch: str, type_ids: Sequence[int]) -> None:
+def rebuild(
+    *, schema_name: str, state: RebuildInput, epoch: str, type_ids: Sequence[int], simulated: bool = False
+) -> None:
+    """Replace one pool's state with ``state`` (rebuild.lua)."""
     args: list[Any] = [epoch, len(state.idle)]
     for agent_id, type_id, score in state.idle:
         args += [agent_id, str(type_id), score]
@@ -291,11 +301,11 @@ def rebuild(*, schema_name: str, state: RebuildInput, epoch: str, type_ids: Sequ
     for call_id, score in state.queue:
         args += [call_id, score]
     # rebuild.lua needs no epoch (it sets a new one) and answers REBUILT.
-    _run("rebuild", TenantKeys(schema_name), type_ids, args)
+    _run("rebuild", TenantKeys(schema_name, simulated), type_ids, args)
 
 
-def snapshot(*, schema_name: str) -> EngineSnapshot:
-    keys = TenantKeys(schema_name)
+def snapshot(*, schema_name: str, simulated: bool = False) -> EngineSnapshot:
+    keys = TenantKeys(schema_name, simulated)
     try:
         pipe = client().pipeline(transaction=True)
         pipe.exists(keys.epoch)
@@ -318,17 +328,23 @@ def snapshot(*, schema_name: str) -> EngineSnapshot:
 
 
 def snapshot_has_epoch(*, schema_name: str) -> bool:
-    return bool(client().exists(TenantKeys(schema_name).epoch))
+    """True when Redis holds both pools of the tenant."""
+    keys = [TenantKeys(schema_name, pool).epoch for pool in POOLS]
+    return int(client().exists(*keys)) == len(keys)
 
 
-def queue_depth(*, schema_name: str) -> tuple[int, float | None]:
-    """Waiting calls and the queue score of the head (None when empty)."""
-    keys = TenantKeys(schema_name)
+def queue_depth(*, schema_name: str, pools: Sequence[bool] = POOLS) -> tuple[int, float | None]:
+    """Waiting calls of the given pools (default: real and simulated) and the lowest queue score
+    among their heads (None when empty)."""
     pipe = client().pipeline(transaction=False)
-    pipe.zcard(keys.queue)
-    pipe.zrange(keys.queue, 0, 0, withscores=True)
-    depth, head = pipe.execute()
-    return int(depth), (head[0][1] if head else None)
+    for pool in pools:
+        keys = TenantKeys(schema_name, pool)
+        pipe.zcard(keys.queue)
+        pipe.zrange(keys.queue, 0, 0, withscores=True)
+    replies = pipe.execute()
+    depth = sum(int(n) for n in replies[0::2])
+    heads = [head[0][1] for head in replies[1::2] if head]
+    return depth, (min(heads) if heads else None)
 
 
 def acquire_rebuild_lock(*, schema_name: str, token: str, ttl_ms: int = 10_000) -> bool:
@@ -354,6 +370,21 @@ def forget_tenant(*, schema_name: str) -> int:
     return removed
 
 
+def instance_claim(*, instance_id: str) -> str:
+    """The deployment this Redis serves: ``instance_id`` if Redis had none (a new or emptied Redis),
+    else the one already recorded, whoever it is."""
+    try:
+        client().set(keys.INSTANCE, instance_id, nx=True)
+        return str(client().get(keys.INSTANCE) or "")
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        raise EngineUnavailable(str(exc)) from exc
+
+
+def instance_forget() -> None:
+    """Drop this Redis's deployment id (tests; an operator re-pointing Redis on purpose)."""
+    client().delete(keys.INSTANCE)
+
+
 def ping() -> float:
     started = time.perf_counter()
     client().ping()
@@ -374,7 +405,7 @@ def heartbeats_read(*, now: float, forget_after: float = 3600.0) -> dict[str, fl
     """Every process's last heartbeat as its age in seconds; entries older than ``forget_after``
     (a process that died an hour ago) are removed."""
     raw = client().hgetall(keys.HEARTBEATS)
-    ages = {process: now - float(at) for process, at in raw.items()}
+    ages = {str(process): now - float(at) for process, at in raw.items()}
     stale = [process for process, age in ages.items() if age > forget_after]
     if stale:
         client().hdel(keys.HEARTBEATS, *stale)

@@ -17,6 +17,9 @@ from typing import Any
 from django.db import connections
 
 from assignment import engine
+from callcenter.db import watchdog
+
+HEALTH_DATABASE_SECONDS = 1.0
 
 # A worker writes its heartbeat every HEARTBEAT_SECONDS; one not seen for HEARTBEAT_MAX_AGE_SECONDS
 # (three missed beats) is gone or stuck.
@@ -34,13 +37,23 @@ def timed(check: Callable[[], dict[str, Any] | None]) -> dict[str, Any]:
 
 
 def check_database() -> dict[str, Any] | None:
-    with connections["default"].cursor() as cursor:
+    # A second at most, whatever the network does: /health must answer, "down" if need be.
+    with watchdog.at_most(HEALTH_DATABASE_SECONDS), connections["default"].cursor() as cursor:
         cursor.execute("SELECT 1")
     return None
 
 
 def check_redis() -> dict[str, Any] | None:
     engine.ping()
+    return None
+
+
+def check_instance() -> dict[str, Any] | None:
+    """Redis serves this deployment (the database's instance id), not another one."""
+    from assignment.services.identity import instance_verify
+
+    with watchdog.at_most(HEALTH_DATABASE_SECONDS):
+        instance_verify()
     return None
 
 
@@ -69,6 +82,8 @@ def heartbeat_checks(*, now: float | None = None) -> dict[str, dict[str, Any]]:
 def health_report() -> dict[str, Any]:
     """``ok`` (200), ``degraded`` (200: workers or beat missing) or ``unavailable`` (503)."""
     checks = {"database": timed(check_database), "redis": timed(check_redis), **heartbeat_checks()}
+    if checks["database"]["status"] == "up" and checks["redis"]["status"] == "up":
+        checks["redis"] = timed(check_instance)
     down = [name for name, result in checks.items() if result["status"] != "up"]
     status = "unavailable" if "database" in down or "redis" in down else "degraded" if down else "ok"
     return {"status": status, "down": down, "checks": checks}

@@ -11,12 +11,22 @@ import re
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 tenant_var: contextvars.ContextVar[str] = contextvars.ContextVar("tenant", default="-")
 
-# Anything that looks like a phone number (E.164 or a long run of digits) is masked in log lines.
-_PHONE = re.compile(r"\+?\d[\d \-]{7,}\d")
+# Anything that looks like a phone number (E.164 or a long run of digits) is masked in log lines;
+# UUIDs (call and agent ids, request ids) and digits inside longer words or hex strings are left
+# whole: an id with stars in it is useless to whoever reads the log.
+_UUID = r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
+_PHONE = r"\+?\d[\d \-]{7,}\d"
+_MASKABLE = re.compile(rf"(?<![\w-])(?:({_UUID})|({_PHONE}))(?![\w-])")
 
 
 def mask_phone_numbers(text: str) -> str:
-    return _PHONE.sub(lambda m: m.group(0)[:3] + "***" + m.group(0)[-2:], text)
+    def mask(match: re.Match[str]) -> str:
+        if match.group(1):
+            return match.group(0)
+        number = match.group(2)
+        return number[:3] + "***" + number[-2:]
+
+    return _MASKABLE.sub(mask, text)
 
 
 class ContextFilter(logging.Filter):

@@ -7,6 +7,7 @@ phone-number encryption key must come from the environment.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import dj_database_url
@@ -72,9 +73,10 @@ TENANT_APPS = [
     "calls",
     "assignment",
     "simulation",
+    "dashboard",
 ]
 
-INSTALLED_APPS = list(SHARED_APPS) + [app for app in TENANT_APPS if app not in SHARED_APPS] + ["dashboard"]
+INSTALLED_APPS = list(SHARED_APPS) + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
 TENANT_MODEL = "tenants.Tenant"
 TENANT_DOMAIN_MODEL = "tenants.Domain"
@@ -87,6 +89,7 @@ TENANT_BASE_DOMAIN = env_str("TENANT_BASE_DOMAIN", "localhost")
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "callcenter.middleware.RequestIdMiddleware",
+    "callcenter.middleware.SecurityHeadersMiddleware",
     # Static files answer before tenant resolution: an asset needs no tenant, key or database.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "tenants.middleware.TenantResolutionMiddleware",
@@ -127,12 +130,22 @@ DATABASE_URL = env_url(
 _database = dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 600, minimum=0))
 # django-tenants' backend, minus a SET search_path round trip per query (see callcenter/db/base.py).
 _database["ENGINE"] = "callcenter.db"
-# No per-request health check (a SELECT 1 round trip each time): a connection that broke is closed
-# at the end of the request that saw the error, and the next request reconnects.
-_database["CONN_HEALTH_CHECKS"] = env_bool("DB_CONN_HEALTH_CHECKS", False)
-_database.setdefault("OPTIONS", {})["connect_timeout"] = env_int("DB_CONNECT_TIMEOUT", 5, minimum=1)
+# Before a request reuses a connection, Django checks it (one SELECT 1): after Postgres restarts,
+# the first request of each worker gets a fresh connection instead of an error.
+_database["CONN_HEALTH_CHECKS"] = env_bool("DB_CONN_HEALTH_CHECKS", True)
+# Every statement ends within DB_STATEMENT_TIMEOUT_MS: server-side by statement_timeout while
+# Postgres answers, client-side by callcenter.db.watchdog when it does not (a black-holed network).
+# A request then answers 503 database_unavailable instead of hanging its worker.
+# 0 turns both off: management commands (a migration may rightly run long) and the test process
+# (creating and dropping test databases) default to 0; web processes and workers to 5 s.
+_long_running = (len(sys.argv) > 1 and Path(sys.argv[0]).name == "manage.py" and sys.argv[1] != "runserver") or (
+    testing.under_pytest()
+)
+DB_STATEMENT_TIMEOUT_MS = env_int("DB_STATEMENT_TIMEOUT_MS", 0 if _long_running else 5000, minimum=0)
+_database.setdefault("OPTIONS", {})["connect_timeout"] = env_int("DB_CONNECT_TIMEOUT", 5, minimum=2)
 # A lock wait longer than this is a bug or an outage, not a queue: fail the request instead of hanging.
-_database["OPTIONS"]["options"] = f"-c lock_timeout={env_int('DB_LOCK_TIMEOUT_MS', 5000, minimum=100)}"
+_lock_timeout_ms = env_int("DB_LOCK_TIMEOUT_MS", 5000, minimum=100)
+_database["OPTIONS"]["options"] = f"-c lock_timeout={_lock_timeout_ms} -c statement_timeout={DB_STATEMENT_TIMEOUT_MS}"
 DATABASES = {"default": _database}
 DATABASE_ROUTERS = ("django_tenants.routers.TenantSyncRouter",)
 
@@ -184,14 +197,14 @@ USE_TZ = True
 # from the apps, so a new asset shows up without collecting again.
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / ".local" / "static")))
-STATICFILES_DIRS = [BASE_DIR / "dashboard" / "static"] if (BASE_DIR / "dashboard" / "static").exists() else []
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = DEBUG
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-LOGIN_URL = "/admin/login/"
+# The dashboard's own login (supervisors need not be admin staff); the admin keeps its own.
+LOGIN_URL = "/dashboard/login/"
 
 # Requests bigger than this are refused before parsing (413): a call or agent body is tiny.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 64 * 1024, minimum=1024)
@@ -203,7 +216,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["tenants.permissions.HasTenantScope"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["callcenter.parsers.JsonParser"],
     "DEFAULT_SCHEMA_CLASS": "callcenter.api.AutoSchema",
     "EXCEPTION_HANDLER": "callcenter.errors.problem_exception_handler",
     "DEFAULT_METADATA_CLASS": "callcenter.metadata.Metadata",
@@ -257,6 +270,11 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 4
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A broker outage lasts as long as it lasts: retry for ever (python -m callcenter.worker also
+# replaces a worker that stopped consuming). Tasks in hand when the connection drops are given
+# back to the queue rather than finished unacknowledged.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_TIMEZONE = "UTC"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 # Celery's own scheduler plus a heartbeat for /health (see callcenter/celery.py).

@@ -39,6 +39,7 @@ class CallOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
     expected_end_at = serializers.DateTimeField(allow_null=True)
     actual_duration_seconds = serializers.FloatField(allow_null=True)
     outcome = serializers.ChoiceField(choices=Call.Outcome.choices, allow_null=True)
+    simulated = serializers.BooleanField(help_text="part of a simulation: only ever handled by simulated agents")
 
     def get_phone_number(self, call: Call) -> str:
         """Shown in full only in the detail view (and to its creator); masked everywhere else."""
@@ -132,11 +133,11 @@ class CallCreateApi(APIView):
         )
         call = created.call
         headers = {"Location": f"/calls/{call.id}"}
-        if call.status == Call.Status.SATURATED:
+        if created.created_as == Call.Status.SATURATED:
             headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
         if created.replayed:
             headers["Idempotent-Replayed"] = "true"
-        code = _CREATE_STATUS.get(call.status, status.HTTP_200_OK)
+        code = _CREATE_STATUS[created.created_as]
         body = CallOutputSerializer(call, context={"full_phone": True}).data
         return Response(body, status=code, headers=headers)
 

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import SET_NULL, Field, ProtectedError, Q
+from django.db.models.deletion import Collector
 from django.utils import timezone
 
 from callcenter.fields import EncryptedTextField, mask_phone
+from callcenter.formatting import type_label
 
 
 class CallType(models.Model):
@@ -22,7 +25,19 @@ class CallType(models.Model):
         constraints = [models.CheckConstraint(condition=Q(mix_weight__gte=0), name="calltype_mix_weight_nonneg")]
 
     def __str__(self) -> str:
-        return self.slug
+        return type_label(name=self.name, slug=self.slug)
+
+
+def protect_open_calls(collector: Collector, field: Field[Any, Any], sub_objs: Any, using: str) -> None:
+    """``on_delete`` of ``Call.agent``: an agent holding an open call cannot be deleted (as PROTECT);
+    its finished calls keep their history with the agent unset (as SET_NULL)."""
+    open_calls = sub_objs.filter(status__in=Call.OPEN)
+    if open_calls.exists():
+        raise ProtectedError("The agent holds an open call; end the call before deleting the agent.", open_calls)
+    SET_NULL(collector, field, sub_objs, using)
+
+
+protect_open_calls.lazy_sub_objs = True  # type: ignore[attr-defined]  # sub_objs arrive as a lazy queryset
 
 
 class Call(models.Model):
@@ -54,7 +69,7 @@ class Call(models.Model):
     request_fingerprint = models.CharField(max_length=64, blank=True, default="", editable=False)
     status = models.CharField(max_length=16, choices=Status.choices)
     end_reason = models.CharField(max_length=32, blank=True, default="")
-    agent = models.ForeignKey("agents.Agent", on_delete=models.SET_NULL, null=True, blank=True, related_name="calls")
+    agent = models.ForeignKey("agents.Agent", on_delete=protect_open_calls, null=True, blank=True, related_name="calls")
     # Set by the service to the same instant as queued_at/assigned_at (not auto_now_add).
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
@@ -72,6 +87,9 @@ class Call(models.Model):
     )
     # The call's place in its run's arrivals: its draws come from (run seed, this number).
     simulation_sequence = models.PositiveIntegerField(null=True, blank=True)
+    # A simulated call: only ever handed to a simulated agent (its own pool in the engine). Every
+    # call of a simulation run is simulated (check constraint); ``cleanup`` selects by this field.
+    simulated = models.BooleanField(default=False, editable=False)
     outcome = models.CharField(max_length=2, choices=Outcome.choices, null=True, blank=True)  # noqa: DJ001
 
     class Meta:
@@ -92,6 +110,9 @@ class Call(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(outcome__isnull=True) | Q(status="COMPLETED"), name="call_outcome_only_completed"
+            ),
+            models.CheckConstraint(
+                condition=Q(simulation_run__isnull=True) | Q(simulated=True), name="call_of_a_run_is_simulated"
             ),
             # An agent holds at most one call at a time.
             models.UniqueConstraint(fields=["agent"], condition=Q(status="ASSIGNED"), name="call_one_active_per_agent"),
@@ -114,6 +135,8 @@ class Call(models.Model):
             models.Index(fields=["-created_at"], name="call_created_idx"),
             # The sweeper: queued calls waiting past max_wait_seconds.
             models.Index(fields=["queued_at"], name="call_queued_idx", condition=Q(status="QUEUED")),
+            # cleanup: the simulated calls.
+            models.Index(fields=["created_at"], name="call_simulated_idx", condition=Q(simulated=True)),
             # The sweeper: active calls past their expected end.
             models.Index(fields=["expected_end_at"], name="call_expected_end_idx", condition=Q(status="ASSIGNED")),
         ]

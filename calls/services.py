@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from agents.models import Agent
 from assignment import engine
@@ -21,6 +20,7 @@ from assignment.services.config import routing_config
 from assignment.services.recovery import engine_call, with_repair
 from assignment.services.release import call_end
 from audit.services import Actor
+from callcenter import clock
 from callcenter.errors import ApplicationError
 from calls.models import Call, CallType
 from calls.selectors import call_find_retry
@@ -37,6 +37,18 @@ def request_fingerprint(payload: dict[str, Any]) -> str:
 class CallCreation:
     call: Call
     replayed: bool
+
+    @property
+    def created_as(self) -> str:
+        """The status the call had when it was created (what a replay must answer with again, even
+        after the call moved on): SATURATED, QUEUED if it ever waited, else ASSIGNED."""
+        if self.call.status == Call.Status.SATURATED:
+            return Call.Status.SATURATED
+        if self.call.queued_at is not None:
+            return Call.Status.QUEUED
+        if self.call.assigned_at is not None:
+            return Call.Status.ASSIGNED
+        return str(self.call.status)
 
 
 def call_create(
@@ -75,6 +87,7 @@ def call_create(
         id=uuid.uuid4(),
         simulation_run=simulation_run,
         simulation_sequence=simulation_sequence,
+        simulated=simulation_run is not None,
         phone_number=phone_number,
         call_type=call_type,
         priority=priority,
@@ -121,9 +134,10 @@ def call_complete(
     actor: Actor,
 ) -> tuple[Call, bool]:
     """End an active call as COMPLETED (outcome drawn from the matrix when omitted) and free the
-    agent. Idempotent: completing a completed call returns it unchanged with ``False``; any other
-    state is a 409, an unknown id a 404."""
-    return with_repair(
+    agent. Idempotent: completing a completed call again (with no outcome or the same one) returns it
+    unchanged with ``False``; another outcome than the recorded one is a 409 (a retry must not look
+    like it changed the outcome), any other state a 409, an unknown id a 404."""
+    call, changed = with_repair(
         lambda: call_end(
             call_id=call_id,
             final_status=Call.Status.COMPLETED,
@@ -132,6 +146,13 @@ def call_complete(
             draw_outcome=lambda call, agent: outcome_draw(call=call, agent=agent, rng=rng),
         )
     )
+    if not changed and outcome is not None and call.outcome != outcome:
+        raise ApplicationError(
+            code="call_already_completed",
+            message=f"The call was already completed with outcome {call.outcome}; it cannot change.",
+            status=409,
+        )
+    return call, changed
 
 
 def call_cancel(*, call: Call, actor: Actor) -> Call:
@@ -162,15 +183,16 @@ def call_cancel(*, call: Call, actor: Actor) -> Call:
 def _leave_queue(*, call_id: uuid.UUID | str, status: str, end_reason: str) -> bool:
     """A waiting call ends without an agent (CANCELLED or ABANDONED). False if it is no longer waiting."""
     with transaction.atomic():
-        now = timezone.now()
-        updated = Call.objects.filter(id=call_id, status=Call.Status.QUEUED).update(
-            status=status, end_reason=end_reason, ended_at=now
-        )
-        if updated == 0:
+        now = clock.now()
+        waiting = Call.objects.filter(id=call_id, status=Call.Status.QUEUED)
+        simulated = waiting.values_list("simulated", flat=True).first()
+        if simulated is None or waiting.update(status=status, end_reason=end_reason, ended_at=now) == 0:
             return False
 
         def run(cfg: Any) -> bool:
-            return engine.cancel(schema_name=cfg.schema_name, call_id=str(call_id), type_ids=cfg.type_ids)
+            return engine.cancel(
+                schema_name=cfg.schema_name, call_id=str(call_id), type_ids=cfg.type_ids, simulated=simulated
+            )
 
         # Absent from the queue means a freed agent popped it a moment ago; that agent's
         # conditional update will find it CANCELLED/ABANDONED and take the next call.

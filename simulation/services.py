@@ -15,14 +15,17 @@ import uuid
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from assignment.services.config import routing_config
+from assignment.services.config import routing_config, routing_overrides
 from audit.services import Actor
+from callcenter import clock
 from callcenter.errors import ApplicationError
 from callcenter.tenancy import current_schema
 from calls.models import Call
 from simulation.draws import draw_duration, draw_outcome
+from simulation.models import SimulationRun
 
 logger = logging.getLogger(__name__)
 
@@ -75,63 +78,82 @@ def simulated_call_finish(*, call_id: uuid.UUID | str, end_reason: str = "comple
     call = Call.objects.select_related("agent", "simulation_run").filter(id=call_id).first()
     if call is None or call.status != Call.Status.ASSIGNED or call.simulation_run is None or call.agent is None:
         return False
-    p_ok = routing_config().p_ok[(call.agent.agent_type_id, call.call_type_id)]
-    outcome = draw_outcome(seed=call.simulation_run.seed, sequence=call.simulation_sequence or 0, p_ok=p_ok)
-    try:
-        _, changed = call_complete(call_id=call.id, outcome=outcome, end_reason=end_reason, actor=SIMULATOR)
-    except ApplicationError:  # hung up or ended meanwhile: nothing to complete
-        return False
+    # The run's settings (its duration model for the next call this agent takes, its wrap-up...).
+    with routing_overrides(call.simulation_run.settings_overrides):
+        p_ok = routing_config().p_ok[(call.agent.agent_type_id, call.call_type_id)]
+        outcome = draw_outcome(seed=call.simulation_run.seed, sequence=call.simulation_sequence or 0, p_ok=p_ok)
+        try:
+            _, changed = call_complete(call_id=call.id, outcome=outcome, end_reason=end_reason, actor=SIMULATOR)
+        except ApplicationError:  # hung up or ended meanwhile: nothing to complete
+            return False
     return changed
 
 
 def simulated_calls_overdue(*, now: datetime.datetime | None = None, limit: int = 1000) -> list[uuid.UUID]:
-    cutoff = (now or timezone.now()) - OVERDUE_GRACE
+    cutoff = (now or clock.now()) - OVERDUE_GRACE
     return list(
-        Call.objects.filter(status=Call.Status.ASSIGNED, simulation_run__isnull=False, expected_end_at__lte=cutoff)
+        Call.objects.filter(status=Call.Status.ASSIGNED, simulated=True, expected_end_at__lte=cutoff)
+        .exclude(simulation_run__clock=SimulationRun.Clock.VIRTUAL)  # completed by its driver
         .order_by("expected_end_at")
         .values_list("id", flat=True)[:limit]
     )
 
 
-def simulation_data_summary() -> dict[str, int]:
+def _removable() -> tuple[QuerySet[Any, Any], QuerySet[Any, Any], QuerySet[Any, Any]]:
+    """What ``cleanup`` may remove: the runs that are over, with their calls and the other finished
+    simulated calls, and the simulated agents holding no open call while no run is going on.
+    Everything is selected by the ``simulated`` field, never by name."""
     from agents.models import Agent
-    from simulation.models import SimulationRun
+    from simulation.selectors import simulation_runs_active
 
-    return {
-        "runs": SimulationRun.objects.count(),
-        "calls": Call.objects.filter(simulation_run__isnull=False).count(),
-        "agents": Agent.objects.filter(name__startswith="sim agent ").count(),
-    }
+    running = simulation_runs_active()
+    runs = SimulationRun.objects.exclude(id__in=running.values("id")).exclude(
+        Exists(Call.objects.filter(simulation_run=OuterRef("id"), status__in=Call.OPEN))
+    )
+    calls = Call.objects.filter(simulated=True).filter(
+        Q(simulation_run__in=runs) | Q(simulation_run__isnull=True, status__in=Call.TERMINAL)
+    )
+    agents = Agent.objects.filter(simulated=True).exclude(
+        Exists(Call.objects.filter(agent_id=OuterRef("id"), status__in=Call.OPEN))
+    )
+    if running.exists():
+        agents = agents.none()  # they serve the run that is going on
+    return runs, calls, agents
+
+
+def simulation_data_summary() -> dict[str, int]:
+    """What ``cleanup`` would remove, and what it keeps because it is in use."""
+    from agents.models import Agent
+
+    runs, calls, agents = _removable()
+    summary = {"runs": runs.count(), "calls": calls.count(), "agents": agents.count()}
+    summary["runs_kept"] = SimulationRun.objects.count() - summary["runs"]
+    summary["calls_kept"] = Call.objects.filter(simulated=True).count() - summary["calls"]
+    summary["agents_kept"] = Agent.objects.filter(simulated=True).count() - summary["agents"]
+    return summary
 
 
 def simulation_data_remove() -> dict[str, int]:
-    """Delete the tenant's simulation runs and calls and the simulation agents that hold no call,
-    then rebuild the tenant's Redis state from what is left."""
-    from agents.models import Agent
+    """Delete what simulations created and no longer use (``_removable``): finished runs and their
+    calls, simulated agents holding no open call. A run still going on, its calls and agents, and an
+    agent with an open call are kept. Real agents and calls are never touched. Then the tenant's
+    Redis state is rebuilt from what is left."""
     from assignment.services.recovery import engine_rebuild
-    from simulation.models import SimulationRun
 
     with transaction.atomic():
-        active_calls = Call.objects.filter(simulation_run__isnull=False, status__in=Call.OPEN)
-        busy_agents = set(active_calls.values_list("agent_id", flat=True))
-        calls = Call.objects.filter(simulation_run__isnull=False).count()
-        Call.objects.filter(simulation_run__isnull=False).delete()
-        runs = SimulationRun.objects.count()
-        SimulationRun.objects.all().delete()
-        agents = Agent.objects.filter(name__startswith="sim agent ").exclude(id__in=busy_agents)
-        agent_count = agents.count()
+        runs, calls, agents = _removable()
+        removed = {"calls": calls.count(), "runs": runs.count(), "agents": agents.count()}
+        calls.delete()
+        runs.delete()
+        # Their finished calls were simulated and are gone; an open call's agent is PROTECTed.
         agents.delete()
-        Agent.objects.filter(id__in=busy_agents, status=Agent.Status.BUSY).update(
-            status=Agent.Status.AVAILABLE, idle_since=timezone.now()
-        )
     engine_rebuild()
-    return {"runs": runs, "calls": calls, "agents": agent_count}
+    return removed
 
 
 def tenant_status() -> dict[str, Any]:
     """What ``manage.py status`` shows of a tenant: its live state, today's calls, the last run."""
     from assignment.selectors import tenant_live_state
-    from simulation.models import SimulationRun
 
     state = tenant_live_state()
     last = SimulationRun.objects.order_by("-started_at").first()

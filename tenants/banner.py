@@ -33,6 +33,7 @@ def banner_lines(*, port: int, slug: str = "demo") -> list[str]:
     key = saved["api_key"]
     return [
         f"Callcenter is running at http://{public}/",
+        f"  Dashboard:      http://{tenant}/dashboard/   (login supervisor / {saved.get('supervisor_password', '…')})",
         f"  Tenant admin:   http://{tenant}/admin/   (login admin / {saved['admin_password']})",
         f"  Platform admin: http://{public}/admin/   (login platform / {saved['platform_password']})",
         f"  API docs:       http://{public}/docs   (ReDoc: /redoc, OpenAPI: /schema)",

@@ -24,9 +24,20 @@ class AgentTypeFactory(factory.django.DjangoModelFactory):
 
 
 def make_agent(
-    *, name: str = "agent", agent_type: str = "agente_tipo_1", status: str = Agent.Status.AVAILABLE
+    *,
+    name: str = "agent",
+    agent_type: str = "agente_tipo_1",
+    status: str = Agent.Status.AVAILABLE,
+    simulated: bool = False,
 ) -> Agent:
-    return agent_create(name=name, agent_type=AgentType.objects.get(slug=agent_type), status=status, actor=TEST_ACTOR)
+    """An agent; a ``simulated`` one takes simulated calls only (as a simulation's agents do)."""
+    return agent_create(
+        name=name,
+        agent_type=AgentType.objects.get(slug=agent_type),
+        status=status,
+        simulated=simulated,
+        actor=TEST_ACTOR,
+    )
 
 
 _phone = iter(range(10**6))

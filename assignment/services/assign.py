@@ -20,14 +20,15 @@ import uuid
 from dataclasses import dataclass
 
 from django.db import IntegrityError, connection, transaction
-from django.utils import timezone
 
 from agents.models import Agent
 from assignment import engine
+from assignment.keys import POOLS
 from assignment.metrics import observe_assignment
 from assignment.models import Assignment
 from assignment.services.config import RoutingConfig
 from assignment.services.recovery import AgentConflict, engine_call, engine_rebuild
+from callcenter import clock
 from callcenter.tenancy import current_schema
 from calls.models import Call
 
@@ -60,7 +61,7 @@ def assign_new_call(*, call: Call, config: RoutingConfig, received_at: float, rn
     for attempt in range(MAX_CLAIM_ATTEMPTS):
         claimed: engine.ClaimResult | None = None
         # One instant for Redis's queue score and Postgres's timestamps, so a rebuild orders alike.
-        now = timezone.now()
+        now = clock.now()
         used = {"strategy": config.settings.strategy}
         try:
             with transaction.atomic():
@@ -80,6 +81,7 @@ def assign_new_call(*, call: Call, config: RoutingConfig, received_at: float, rn
                         type_ids=cfg.type_ids,
                         p_ok_by_type=cfg.p_ok_by_agent_type(call.call_type_id),
                         rng=rng,
+                        simulated=call.simulated,
                     )
 
                 claimed = engine_call(run)
@@ -115,9 +117,9 @@ def _record_claim(
     call.created_at = now
     if claimed.outcome == "ASSIGNED":
         assert claimed.agent_id is not None
-        updated = Agent.objects.filter(id=claimed.agent_id, status=Agent.Status.AVAILABLE).update(
-            status=Agent.Status.BUSY, status_changed_at=now
-        )
+        updated = Agent.objects.filter(
+            id=claimed.agent_id, status=Agent.Status.AVAILABLE, simulated=call.simulated
+        ).update(status=Agent.Status.BUSY, status_changed_at=now)
         if updated != 1:
             raise AgentConflict(claimed.agent_id)
         call.status = Call.Status.ASSIGNED
@@ -168,23 +170,27 @@ def _undo(*, call: Call, claimed: engine.ClaimResult | None) -> None:
                 agent_id=claimed.agent_id,
                 idle_since_ms=claimed.idle_since_ms,
                 type_ids=cfg.type_ids,
+                simulated=call.simulated,
             )
 
         engine_call(run)
-        match_waiting_calls()
+        match_waiting_calls(simulated=call.simulated)
     except Exception:
         # Redis is unreachable: the sweep's drift check rebuilds the tenant once it is back.
         logger.exception("could not undo a claim in Redis; the sweep will repair it")
 
 
-def record_queued_assignment(*, call_id: str, agent_id: str, candidates: int, started: float, strategy: str) -> bool:
-    """Record that the engine handed waiting call ``call_id`` to ``agent_id``. Runs inside the caller's
-    transaction. False when the call is no longer waiting (cancelled, abandoned or never committed)."""
-    now = timezone.now()
+def record_queued_assignment(
+    *, call_id: str, agent_id: str, candidates: int, started: float, strategy: str, simulated: bool
+) -> bool:
+    """Record that the engine handed waiting call ``call_id`` to ``agent_id`` (both of the pool
+    ``simulated``). Runs inside the caller's transaction. False when the call is no longer waiting
+    (cancelled, abandoned or never committed)."""
+    now = clock.now()
     latency_ms = (time.perf_counter() - started) * 1000
 
     def update() -> int:
-        return Call.objects.filter(id=call_id, status=Call.Status.QUEUED).update(
+        return Call.objects.filter(id=call_id, status=Call.Status.QUEUED, simulated=simulated).update(
             status=Call.Status.ASSIGNED, agent_id=agent_id, assigned_at=now, assignment_time_ms=latency_ms
         )
 
@@ -198,7 +204,7 @@ def record_queued_assignment(*, call_id: str, agent_id: str, candidates: int, st
         return False
     # The agent must be free in Postgres too (every path that frees an agent writes AVAILABLE
     # first): Redis may have been rebuilt from a view where it still was.
-    agent_updated = Agent.objects.filter(id=agent_id, status=Agent.Status.AVAILABLE).update(
+    agent_updated = Agent.objects.filter(id=agent_id, status=Agent.Status.AVAILABLE, simulated=simulated).update(
         status=Agent.Status.BUSY, status_changed_at=now, wrap_up_ends_at=None
     )
     if agent_updated != 1:
@@ -229,14 +235,17 @@ def record_queued_assignment(*, call_id: str, agent_id: str, candidates: int, st
     return True
 
 
-def match_waiting_calls(*, limit: int = 1000) -> int:
-    """Repair: pair idle agents with waiting calls until one side is empty. Returns pairs recorded."""
+def match_waiting_calls(*, simulated: bool | None = None, limit: int = 1000) -> int:
+    """Repair: pair idle agents with waiting calls of one pool (both when ``simulated`` is None)
+    until one side is empty. Returns pairs recorded."""
+    if simulated is None:
+        return sum(match_waiting_calls(simulated=pool, limit=limit) for pool in POOLS)
     paired = 0
     for _ in range(limit):
         started = time.perf_counter()
 
         def run(cfg: RoutingConfig) -> engine.MatchResult | None:
-            return engine.match(schema_name=current_schema(), type_ids=cfg.type_ids)
+            return engine.match(schema_name=current_schema(), type_ids=cfg.type_ids, simulated=simulated)
 
         matched = engine_call(run)
         if matched is None:
@@ -248,6 +257,7 @@ def match_waiting_calls(*, limit: int = 1000) -> int:
                 candidates=matched.candidates,
                 started=started,
                 strategy="longest_idle",
+                simulated=simulated,
             )
         if recorded:
             paired += 1
@@ -260,6 +270,7 @@ def match_waiting_calls(*, limit: int = 1000) -> int:
                     agent_id=pair.agent_id,
                     idle_since_ms=pair.idle_since_ms,
                     type_ids=cfg.type_ids,
+                    simulated=simulated,
                 )
 
             engine_call(undo)

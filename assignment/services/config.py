@@ -7,9 +7,12 @@ once by the process that made it and within a second by the others. Every write 
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -47,6 +50,7 @@ SETTINGS_FIELDS = (
     "time_scale",
     "max_assignment_time_ms",
     "service_level_seconds",
+    "service_level_target",
 )
 
 
@@ -78,6 +82,44 @@ class RoutingConfig:
 
 _local = threading.local()
 
+# Settings a simulation runs with, in place of the tenant's, in the current context only: the
+# tenant's real traffic keeps its own settings while a simulation tries others.
+_overrides: ContextVar[tuple[tuple[str, Any], ...] | None] = ContextVar("routing_overrides", default=None)
+# (base snapshot, its overridden copy): the base is held, so its id is not reused while stored.
+_overridden: dict[tuple[int, tuple[tuple[str, Any], ...]], tuple[RoutingConfig, RoutingConfig]] = {}
+
+
+@contextmanager
+def routing_overrides(changes: Mapping[str, Any] | None) -> Iterator[None]:
+    """Within the block, ``routing_config()`` answers with ``changes`` applied to the tenant's
+    settings (nothing is written). The matrix, types and the other settings stay live."""
+    unknown = set(changes or {}) - set(SETTINGS_FIELDS)
+    if unknown:
+        raise ApplicationError(code="validation_error", message=f"Unknown settings {sorted(unknown)}.")
+    token = _overrides.set(tuple(sorted((changes or {}).items())) or None)
+    try:
+        yield
+    finally:
+        _overrides.reset(token)
+
+
+def _with_overrides(config: RoutingConfig) -> RoutingConfig:
+    changes = _overrides.get()
+    if not changes:
+        return config
+    key = (id(config), changes)
+    entry = _overridden.get(key)
+    if entry is not None and entry[0] is config:
+        return entry[1]
+    settings = copy.copy(config.settings)
+    for name, value in changes:
+        setattr(settings, name, value)
+    found = replace(config, settings=settings)
+    if len(_overridden) > 64:
+        _overridden.clear()
+    _overridden[key] = (config, found)
+    return found
+
 
 def _cache() -> dict[str, RoutingConfig]:
     cache: dict[str, RoutingConfig] | None = getattr(_local, "configs", None)
@@ -92,6 +134,11 @@ def _shared_key(schema_name: str) -> str:
 
 
 def routing_config(*, force: bool = False) -> RoutingConfig:
+    """The current tenant's configuration (with the simulation's ``routing_overrides`` applied)."""
+    return _with_overrides(_routing_config(force=force))
+
+
+def _routing_config(*, force: bool = False) -> RoutingConfig:
     """The current tenant's configuration snapshot: kept in the process for ``CONFIG_CACHE_SECONDS``
     and in the shared cache until a configuration change deletes it, so a request of a tenant that
     this process has not served for a while costs one cache read, not four queries."""
@@ -164,6 +211,24 @@ def _settings_as_dict(settings: RoutingSettings) -> dict[str, Any]:
     return {name: getattr(settings, name) for name in SETTINGS_FIELDS}
 
 
+def routing_settings_check(*, settings: RoutingSettings) -> None:
+    """The rules between fields (each field's own range is checked by the API or the admin form)."""
+    if settings.duration_max_seconds <= settings.duration_min_seconds:
+        raise ApplicationError(
+            code="validation_error",
+            message="duration_max_seconds must be greater than duration_min_seconds.",
+            errors=[
+                {"field": "duration_max_seconds", "message": "must exceed duration_min_seconds", "code": "invalid"}
+            ],
+        )
+    if not settings.duration_min_seconds <= settings.duration_mean_seconds <= settings.duration_max_seconds:
+        raise ApplicationError(
+            code="validation_error",
+            message="duration_mean_seconds must lie within the duration bounds.",
+            errors=[{"field": "duration_mean_seconds", "message": "must lie within the bounds", "code": "invalid"}],
+        )
+
+
 def routing_settings_update(*, changes: Mapping[str, Any], actor: Actor) -> RoutingSettings:
     """Update routing settings (already validated field by field) and check cross-field rules."""
     with transaction.atomic():
@@ -173,20 +238,7 @@ def routing_settings_update(*, changes: Mapping[str, Any], actor: Actor) -> Rout
             if name not in SETTINGS_FIELDS:
                 raise ApplicationError(code="validation_error", message=f"Unknown setting {name!r}.")
             setattr(settings, name, value)
-        if settings.duration_max_seconds <= settings.duration_min_seconds:
-            raise ApplicationError(
-                code="validation_error",
-                message="duration_max_seconds must be greater than duration_min_seconds.",
-                errors=[
-                    {"field": "duration_max_seconds", "message": "must exceed duration_min_seconds", "code": "invalid"}
-                ],
-            )
-        if not settings.duration_min_seconds <= settings.duration_mean_seconds <= settings.duration_max_seconds:
-            raise ApplicationError(
-                code="validation_error",
-                message="duration_mean_seconds must lie within the duration bounds.",
-                errors=[{"field": "duration_mean_seconds", "message": "must lie within the bounds", "code": "invalid"}],
-            )
+        routing_settings_check(settings=settings)
         settings.save()
         after = _settings_as_dict(settings)
         if before != after:

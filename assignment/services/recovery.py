@@ -22,11 +22,13 @@ from typing import TypeVar
 
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
-from django.utils import timezone
 
 from agents.models import Agent
 from assignment import engine
+from assignment.keys import POOLS
 from assignment.services.config import RoutingConfig, routing_config
+from assignment.services.identity import instance_verify
+from callcenter import clock
 from callcenter.tenancy import current_schema
 from calls.models import Call
 
@@ -53,14 +55,15 @@ def with_repair(operation: Callable[[], T]) -> T:
 STRANDED_AFTER = datetime.timedelta(seconds=60)
 
 
-def rebuild_input_from_postgres(*, config: RoutingConfig) -> engine.RebuildInput:
+def rebuild_input_from_postgres(*, config: RoutingConfig) -> dict[bool, engine.RebuildInput]:
     """Read the tenant's agents and open calls from one snapshot (REPEATABLE READ when this starts
-    the transaction), so agents and queue are seen at the same instant.
+    the transaction), so agents and queue are seen at the same instant; one input per pool
+    (``simulated`` False and True: real and simulated traffic).
 
     A BUSY agent that has held no ASSIGNED call for a minute (which no committed change produces;
     it would take a bug) is made AVAILABLE again. The minute keeps this away from a claim
     committing at the same moment."""
-    now = timezone.now()
+    now = clock.now()
     stranded = Agent.objects.filter(status=Agent.Status.BUSY, status_changed_at__lt=now - STRANDED_AFTER).exclude(
         Exists(Call.objects.filter(agent_id=OuterRef("id"), status=Call.Status.ASSIGNED))
     )
@@ -73,34 +76,39 @@ def rebuild_input_from_postgres(*, config: RoutingConfig) -> engine.RebuildInput
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         active = dict(Call.objects.filter(status=Call.Status.ASSIGNED).values_list("agent_id", "id"))
-        idle: list[tuple[str, int, int]] = []
-        busy: list[tuple[str, int, str]] = []
-        other: list[tuple[str, int, str]] = []
-        for agent_id, type_id, status, idle_since in Agent.objects.values_list(
-            "id", "agent_type_id", "status", "idle_since"
+        idle: dict[bool, list[tuple[str, int, int]]] = {pool: [] for pool in POOLS}
+        busy: dict[bool, list[tuple[str, int, str]]] = {pool: [] for pool in POOLS}
+        other: dict[bool, list[tuple[str, int, str]]] = {pool: [] for pool in POOLS}
+        queue: dict[bool, list[tuple[str, int]]] = {pool: [] for pool in POOLS}
+        for agent_id, type_id, status, idle_since, pool in Agent.objects.values_list(
+            "id", "agent_type_id", "status", "idle_since", "simulated"
         ):
             if agent_id in active:
-                busy.append((str(agent_id), type_id, str(active[agent_id])))
+                busy[pool].append((str(agent_id), type_id, str(active[agent_id])))
             elif status == Agent.Status.AVAILABLE and idle_since is not None:  # a check constraint ensures it
-                idle.append((str(agent_id), type_id, engine.to_ms(idle_since.timestamp())))
+                idle[pool].append((str(agent_id), type_id, engine.to_ms(idle_since.timestamp())))
             elif status == Agent.Status.BUSY:
                 # BUSY without an ASSIGNED call: kept out of the line until the repair above applies.
-                other.append((str(agent_id), type_id, Agent.Status.OFFLINE))
+                other[pool].append((str(agent_id), type_id, Agent.Status.OFFLINE))
             else:
-                other.append((str(agent_id), type_id, status))
-        queue = [
-            (str(call_id), engine.queue_score(priority=priority, queued_at_ms=engine.to_ms(queued_at.timestamp())))
-            for call_id, priority, queued_at in Call.objects.filter(status=Call.Status.QUEUED).values_list(
-                "id", "priority", "queued_at"
-            )
-            if queued_at is not None
-        ]
-    return engine.RebuildInput(idle=idle, busy=busy, other=other, queue=queue)
+                other[pool].append((str(agent_id), type_id, status))
+        for call_id, priority, queued_at, pool in Call.objects.filter(status=Call.Status.QUEUED).values_list(
+            "id", "priority", "queued_at", "simulated"
+        ):
+            if queued_at is not None:
+                score = engine.queue_score(priority=priority, queued_at_ms=engine.to_ms(queued_at.timestamp()))
+                queue[pool].append((str(call_id), score))
+    return {
+        pool: engine.RebuildInput(idle=idle[pool], busy=busy[pool], other=other[pool], queue=queue[pool])
+        for pool in POOLS
+    }
 
 
 def engine_rebuild(*, wait_seconds: float = 5.0) -> bool:
     """Rebuild the current tenant's Redis state from Postgres. Returns True if this call rebuilt it,
-    False if another process did while we waited."""
+    False if another process did while we waited. Refuses (``ForeignEngine``) when Redis serves
+    another deployment."""
+    instance_verify()
     schema_name = current_schema()
     token = uuid.uuid4().hex
     deadline = time.monotonic() + wait_seconds
@@ -115,15 +123,23 @@ def engine_rebuild(*, wait_seconds: float = 5.0) -> bool:
             return False
     try:
         config = routing_config(force=True)
-        state = rebuild_input_from_postgres(config=config)
-        engine.rebuild(schema_name=schema_name, state=state, epoch=uuid.uuid4().hex, type_ids=config.type_ids)
-        logger.info(
-            "rebuilt engine state: %d idle, %d busy, %d other, %d queued",
-            len(state.idle),
-            len(state.busy),
-            len(state.other),
-            len(state.queue),
-        )
+        states = rebuild_input_from_postgres(config=config)
+        for pool, state in states.items():
+            engine.rebuild(
+                schema_name=schema_name,
+                state=state,
+                epoch=uuid.uuid4().hex,
+                type_ids=config.type_ids,
+                simulated=pool,
+            )
+            logger.info(
+                "rebuilt engine state (%s): %d idle, %d busy, %d other, %d queued",
+                "simulated" if pool else "real",
+                len(state.idle),
+                len(state.busy),
+                len(state.other),
+                len(state.queue),
+            )
         return True
     finally:
         engine.release_rebuild_lock(schema_name=schema_name, token=token)
@@ -173,13 +189,24 @@ class Drift:
 
 
 def engine_drift() -> Drift:
-    """Compare Redis with Postgres for the current tenant (a consistent Redis snapshot, then Postgres)."""
-    snap = engine.snapshot(schema_name=current_schema())
+    """Compare Redis with Postgres for the current tenant, pool by pool (real and simulated traffic):
+    an agent or call found in the other pool's keys is drift too."""
+    drifts = [_pool_drift(simulated=pool) for pool in POOLS]
+    return Drift(
+        agents={agent: views for drift in drifts for agent, views in drift.agents.items()},
+        queue_missing_in_redis=sorted(call for drift in drifts for call in drift.queue_missing_in_redis),
+        queue_extra_in_redis=sorted(call for drift in drifts for call in drift.queue_extra_in_redis),
+    )
+
+
+def _pool_drift(*, simulated: bool) -> Drift:
+    """One pool: a consistent Redis snapshot, then Postgres."""
+    snap = engine.snapshot(schema_name=current_schema(), simulated=simulated)
     active = {str(a): str(c) for a, c in Call.objects.filter(status=Call.Status.ASSIGNED).values_list("agent_id", "id")}
     agents: dict[str, tuple[str, str]] = {}
     idle_ids = {agent_id for agent_id, _ in snap.idle}
     seen: set[str] = set()
-    for agent_id, status in Agent.objects.values_list("id", "status"):
+    for agent_id, status in Agent.objects.filter(simulated=simulated).values_list("id", "status"):
         key = str(agent_id)
         seen.add(key)
         pg_view = f"BUSY:{active[key]}" if key in active else status
@@ -192,7 +219,9 @@ def engine_drift() -> Drift:
     for key, status in snap.statuses.items():
         if key not in seen:
             agents[key] = ("ABSENT", status)
-    queued = {str(c) for c in Call.objects.filter(status=Call.Status.QUEUED).values_list("id", flat=True)}
+    queued = {
+        str(c) for c in Call.objects.filter(status=Call.Status.QUEUED, simulated=simulated).values_list("id", flat=True)
+    }
     in_redis = set(snap.queue)
     return Drift(
         agents=agents,

@@ -16,7 +16,6 @@ import uuid
 from collections.abc import Callable
 
 from django.db import transaction
-from django.utils import timezone
 
 from agents.models import Agent
 from assignment import engine
@@ -24,6 +23,7 @@ from assignment.models import Assignment
 from assignment.services.assign import record_queued_assignment
 from assignment.services.config import RoutingConfig
 from assignment.services.recovery import AgentConflict, engine_call
+from callcenter import clock
 from callcenter.errors import ApplicationError
 from callcenter.tenancy import current_schema
 from calls.models import Call
@@ -58,7 +58,7 @@ def agent_make_available(*, agent: Agent, idle_since: datetime.datetime, expecte
     agent.status = Agent.Status.AVAILABLE
     agent.idle_since = idle_since
     agent.wrap_up_ends_at = None
-    agent.status_changed_at = timezone.now()
+    agent.status_changed_at = clock.now()
     agent.save(update_fields=AGENT_STATE_FIELDS)
     expected = expected_call_id
     for _ in range(100):
@@ -71,6 +71,7 @@ def agent_make_available(*, agent: Agent, idle_since: datetime.datetime, expecte
                 idle_since_ms=engine.to_ms(idle_since.timestamp()),
                 expected_call_id=expected,
                 type_ids=cfg.type_ids,
+                simulated=agent.simulated,
             )
 
         released = engine_call(run)
@@ -86,7 +87,12 @@ def agent_make_available(*, agent: Agent, idle_since: datetime.datetime, expecte
             raise AgentConflict(str(agent.id))
         assert released.call_id is not None
         if record_queued_assignment(
-            call_id=released.call_id, agent_id=str(agent.id), candidates=1, started=started, strategy="queue"
+            call_id=released.call_id,
+            agent_id=str(agent.id),
+            candidates=1,
+            started=started,
+            strategy="queue",
+            simulated=agent.simulated,
         ):
             agent.refresh_from_db()
             return agent
@@ -109,12 +115,13 @@ def agent_take_off(
             agent_type_id=agent.agent_type_id,
             expected_call_id=expected_call_id,
             type_ids=cfg.type_ids,
+            simulated=agent.simulated,
         )
 
     if status != "REMOVED":
         agent.status = status
         agent.wrap_up_ends_at = wrap_up_ends_at if status == Agent.Status.WRAP_UP else None
-        agent.status_changed_at = timezone.now()
+        agent.status_changed_at = clock.now()
         agent.save(update_fields=AGENT_STATE_FIELDS)
     result = engine_call(run)
     if result.outcome == "BUSY" and expected_call_id is not None:
@@ -159,7 +166,7 @@ def call_end(
                 message=f"The call is {call.status}; only an active (ASSIGNED) call can end this way.",
                 status=409,
             )
-        now = timezone.now()
+        now = clock.now()
         assert call.agent_id is not None  # an ASSIGNED call has an agent (check constraint)
         agent = agent_lock(agent_id=call.agent_id)
         assert call.assigned_at is not None
@@ -204,7 +211,7 @@ def wrap_up_finish(*, agent_id: uuid.UUID | str, now: datetime.datetime | None =
         agent = agent_lock(agent_id=agent_id)
         if agent.status != Agent.Status.WRAP_UP or agent.wrap_up_ends_at is None:
             return False
-        if agent.wrap_up_ends_at > (now or timezone.now()):
+        if agent.wrap_up_ends_at > (now or clock.now()):
             return False
         agent_make_available(agent=agent, idle_since=agent.wrap_up_ends_at)
     return True

@@ -4,6 +4,7 @@ call and doubles no agent; a failed Postgres write undoes the claim; reconcile r
 from __future__ import annotations
 
 import threading
+import time
 from io import StringIO
 from unittest import mock
 
@@ -82,9 +83,15 @@ class RedisLossTests:
         threads = [threading.Thread(target=traffic, args=(seed,)) for seed in range(4)]
         for thread in threads:
             thread.start()
-        for _ in range(3):
-            threading.Event().wait(0.3)
+        # The flushes follow the traffic's progress, not the wall clock: on a loaded machine the
+        # threads may manage few requests per second, and each flush must still land mid-traffic.
+        for threshold in (8, 24, 40):
+            deadline = time.monotonic() + 120
+            while len(created) < threshold and not errors and time.monotonic() < deadline:
+                threading.Event().wait(0.02)
             engine.forget_tenant(schema_name=alpha.schema_name)  # Redis loses everything, again
+        while len(created) < 56 and not errors and any(t.is_alive() for t in threads):
+            threading.Event().wait(0.02)
         stop.set()
         for thread in threads:
             thread.join(timeout=120)

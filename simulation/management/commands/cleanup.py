@@ -10,7 +10,10 @@ from tenants.selectors import tenant_get
 
 
 class Command(BaseCommand):
-    help = "Remove a tenant's simulation data (runs, their calls, the simulation agents). Asks unless --yes."
+    help = (
+        "Remove what simulations created in a tenant (finished runs, their calls, simulated agents holding no "
+        "open call). Real agents and calls are never touched. Asks unless --yes."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--tenant", required=True, help="slug of the tenant whose simulation data is removed")
@@ -24,9 +27,14 @@ class Command(BaseCommand):
             summary = simulation_data_summary()
             self.stdout.write(
                 f"{tenant.slug}: {summary['runs']} simulation runs, {summary['calls']} simulated calls, "
-                f"{summary['agents']} simulation agents."
+                f"{summary['agents']} simulated agents to remove."
             )
-            if not any(summary.values()):
+            if summary["runs_kept"] or summary["calls_kept"] or summary["agents_kept"]:
+                self.stdout.write(
+                    f"Kept because in use: {summary['runs_kept']} runs still going on, {summary['calls_kept']} of "
+                    f"their calls, {summary['agents_kept']} simulated agents (an open call, or a run going on)."
+                )
+            if not (summary["runs"] or summary["calls"] or summary["agents"]):
                 self.stdout.write("Nothing to remove.")
                 return
             if not options["yes"]:

@@ -65,6 +65,12 @@ class Command(BaseCommand):
                 admin.is_staff = admin.is_superuser = True
                 admin.set_password(saved["admin_password"])
                 admin.save()
+        with schema_context(tenant.schema_name):
+            if "supervisor_password" not in saved or not user_model.objects.filter(username="supervisor").exists():
+                from dashboard.services import supervisor_create
+
+                user_model.objects.filter(username="supervisor").delete()
+                saved["supervisor_password"] = supervisor_create(username="supervisor")[1]
         saved["slug"] = slug
         credentials_save(saved)
         if options["quiet"]:
