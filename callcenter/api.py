@@ -110,7 +110,7 @@ class ProblemSerializer(serializers.Serializer):  # type: ignore[type-arg]
     code = serializers.CharField(help_text="Stable, machine-readable: see /problems.")
     instance = serializers.CharField(required=False, help_text="The request's path.")
     request_id = serializers.CharField(required=False, help_text="The X-Request-ID of the request.")
-    errors = ProblemErrorSerializer(many=True, required=False, help_text="For invalid input: one entry per problem.")
+    errors = ProblemErrorSerializer(many=True, required=False, help_text="For invalid input: one entry per problem.")  # type: ignore[assignment]
 
 
 _HEADER = {"schema": {"type": "string"}}
