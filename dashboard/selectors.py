@@ -325,6 +325,7 @@ def dashboard_simulation() -> dict[str, Any] | None:
         "calls_planned": run.calls_planned,
         "calls_created": sum(counts.values()),
         "calls_open": counts.get(Call.Status.QUEUED, 0) + counts.get(Call.Status.ASSIGNED, 0),
+        "calls_per_hour": round(run.rate_per_second * 3600, 2),
         "calls_per_minute": round(run.rate_per_second * run.time_scale * 60, 2),
         "time_scale": run.time_scale,
         "agents": run.agents,

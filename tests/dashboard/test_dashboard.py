@@ -231,7 +231,10 @@ class DashboardStateTests:
         assert len(response.json()["agents"]) == agent_count
         # Session, user, permissions (a supervisor is not a superuser), then the state itself.
         assert len(queries) == EXPECTED_STATE_QUERIES, "\n".join(q["sql"][:150] for q in queries.captured_queries)
-        print(f"dashboard state with {agent_count} agents: {len(queries)} queries, {elapsed_ms:.1f} ms")
+        size_kb = len(response.content) / 1024
+        print(
+            f"dashboard state with {agent_count} agents: {len(queries)} queries, {elapsed_ms:.1f} ms, {size_kb:.0f} kB"
+        )
 
 
 # search_path, session, user, the permissions (user and group), then ten for the state itself.
@@ -307,3 +310,27 @@ class DashboardAgentStatusTests:
         assert_problem(response, 404, "agent_not_found")
         with schema_context(beta.schema_name):
             assert Agent.objects.get(id=foreign.id).status == Agent.Status.OFFLINE
+
+
+class SupervisorCreateCommandTests:
+    def test_it_creates_a_supervisor_who_can_log_in_on_the_tenant_s_host_only(self, alpha, beta, users):
+        from io import StringIO
+
+        from django.core.management import call_command
+
+        out = StringIO()
+        call_command("supervisor_create", tenant="alpha", username="eva", password="eva-pw-1234", stdout=out)
+        users.append((alpha.schema_name, "eva"))
+
+        assert "Supervisor 'eva' created for alpha" in out.getvalue()
+        alpha_browser, beta_browser = Client_for("alpha.localhost"), Client_for("beta.localhost")
+        assert (
+            alpha_browser.post("/dashboard/login/", {"username": "eva", "password": "eva-pw-1234"}).status_code == 302
+        )
+        assert beta_browser.post("/dashboard/login/", {"username": "eva", "password": "eva-pw-1234"}).status_code == 200
+        from django.core.management.base import CommandError
+
+        with pytest.raises(CommandError, match="already exists"):
+            call_command("supervisor_create", tenant="alpha", username="eva", stdout=StringIO())
+        with pytest.raises(CommandError, match="No tenant"):
+            call_command("supervisor_create", tenant="nope", username="eva", stdout=StringIO())

@@ -74,8 +74,8 @@
   const KPI_CARDS = [
     ["service_level", "Service level", (k) => pct(k.value), (k) => "target " + pct(k.target, 0) + " in " + k.seconds + " s"],
     ["asa_seconds", "ASA", (k) => (k.value === null ? "–" : duration(k.value)), (k) => "limit " + k.threshold + " s"],
-    ["occupancy", "Occupancy", (k) => pct(k.value), (k) => "of staffed; max " + k.threshold],
-    ["conversion", "Conversion", (k) => pct(k.value), (k) => "OK of " + num(k.calls) + " outcomes"],
+    ["occupancy", "Occupancy", (k) => pct(k.value), (k) => "max " + k.threshold],
+    ["conversion", "Conversion", (k) => pct(k.value), (k) => "of " + num(k.calls) + " calls"],
     ["assigned", "Assigned", (k) => num(k.value), () => "answered today"],
     ["completed", "Completed", (k) => num(k.value), () => "ended today"],
     ["saturated", "Saturated", (k) => num(k.value), (k) => (k.share === null ? "rejected, no room" : pct(k.share) + " of offered")],
@@ -168,13 +168,10 @@
     const c = row.cells;
     row.agent = agent;
     setText(c.nameText, agent.name);
-    const typeHtml = typeName("agent", agent.type);
-    if (c.type.dataset.v !== typeHtml) {
-      c.type.dataset.v = typeHtml;
-      c.type.textContent = typeHtml;
-      const small = document.createElement("small");
-      small.textContent = typeSlug("agent", agent.type);
-      c.type.appendChild(small);
+    const typeText = typeName("agent", agent.type);
+    if (c.type.textContent !== typeText) {
+      c.type.textContent = typeText;
+      c.type.title = typeSlug("agent", agent.type);
     }
     if (c.statusBadge.dataset.status !== agent.status) {
       c.statusBadge.dataset.status = agent.status;
@@ -478,6 +475,15 @@
     $("sim-start").hidden = running;
     $("sim-stop").hidden = !running;
     for (const input of form.querySelectorAll("input")) input.disabled = running;
+    if (running) {
+      // While a run plays, the form shows its parameters (read-only).
+      const values = { agents: sim.agents, calls_per_hour: sim.calls_per_hour, time_scale: sim.time_scale, calls: sim.calls_planned, seed: sim.seed };
+      for (const input of form.querySelectorAll("input")) {
+        const v = values[input.name];
+        const text = v === null || v === undefined ? "" : String(v);
+        if (input.value !== text) input.value = text;
+      }
+    }
   }
 
   function wireSimulation() {
