@@ -3,17 +3,23 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.db import transaction
-from django.utils import timezone
 
 from agents.models import Agent, AgentType
 from assignment.services.recovery import with_repair
 from assignment.services.release import agent_lock, agent_make_available, agent_take_off, call_end
 from audit.services import Actor, audit_record
+from callcenter import clock
 from callcenter.errors import ApplicationError
 from calls.models import Call
+
+# "AVAILABLE, BREAK or OFFLINE", for messages (a list of the enum members would print their reprs).
+_CLIENT_SETTABLE_WORDS = " or ".join(
+    [", ".join(sorted(str(status) for status in Agent.CLIENT_SETTABLE)[:-1]), max(map(str, Agent.CLIENT_SETTABLE))]
+)
 
 
 def _agent_state(agent: Agent) -> dict[str, Any]:
@@ -21,25 +27,36 @@ def _agent_state(agent: Agent) -> dict[str, Any]:
 
 
 def agent_create(
-    *, name: str, agent_type: AgentType, status: str = Agent.Status.OFFLINE, simulated: bool = False, actor: Actor
+    *,
+    name: str,
+    agent_type: AgentType,
+    status: str = Agent.Status.OFFLINE,
+    simulated: bool = False,
+    agent_id: uuid.UUID | None = None,
+    actor: Actor,
 ) -> Agent:
     """Create an agent (OFFLINE by default). An agent created AVAILABLE may take a waiting call at once.
-    A ``simulated`` agent (created by a simulation) takes simulated calls only, and real ones real calls."""
+    A ``simulated`` agent (created by a simulation) takes simulated calls only, and real ones real calls;
+    a simulation gives its agents ids of its own (``agent_id``) so that they are the same everywhere."""
     if status not in Agent.CLIENT_SETTABLE:
         raise ApplicationError(
             code="invalid_status",
-            message=f"A new agent's status must be one of {sorted(Agent.CLIENT_SETTABLE)}.",
+            message=f"A new agent's status must be {_CLIENT_SETTABLE_WORDS}.",
             errors=[{"field": "status", "message": "not settable by a client", "code": "invalid_status"}],
         )
 
     def create() -> Agent:
         with transaction.atomic():
             agent = Agent.objects.create(
-                name=name, agent_type=agent_type, status=Agent.Status.OFFLINE, simulated=simulated
+                id=agent_id or uuid.uuid4(),
+                name=name,
+                agent_type=agent_type,
+                status=Agent.Status.OFFLINE,
+                simulated=simulated,
             )
             agent = agent_lock(agent_id=agent.id)
             if status == Agent.Status.AVAILABLE:
-                agent_make_available(agent=agent, idle_since=timezone.now())
+                agent_make_available(agent=agent, idle_since=clock.now())
             else:
                 agent_take_off(agent=agent, status=status)
             audit_record(actor=actor, action="agent.create", obj=agent, after=_agent_state(agent))
@@ -101,7 +118,7 @@ def agent_set_status(*, agent: Agent, status: str, force: bool = False, actor: A
     if status not in Agent.CLIENT_SETTABLE:
         raise ApplicationError(
             code="invalid_status_transition",
-            message=f"A client may set {sorted(Agent.CLIENT_SETTABLE)}; BUSY and WRAP_UP are set by the system.",
+            message=f"A client may set {_CLIENT_SETTABLE_WORDS}; BUSY and WRAP_UP are set by the system.",
             errors=[{"field": "status", "message": "not settable by a client", "code": "invalid_status_transition"}],
         )
 
@@ -152,7 +169,7 @@ def agent_set_status(*, agent: Agent, status: str, force: bool = False, actor: A
                 raise ApplicationError(code="agent_busy", message="The agent just took a call.", status=409)
             if status == Agent.Status.AVAILABLE:
                 if locked.status != Agent.Status.AVAILABLE:
-                    agent_make_available(agent=locked, idle_since=timezone.now())
+                    agent_make_available(agent=locked, idle_since=clock.now())
             elif status != locked.status:
                 agent_take_off(agent=locked, status=status)
             if before != locked.status:

@@ -370,6 +370,21 @@ def forget_tenant(*, schema_name: str) -> int:
     return removed
 
 
+def instance_claim(*, instance_id: str) -> str:
+    """The deployment this Redis serves: ``instance_id`` if Redis had none (a new or emptied Redis),
+    else the one already recorded, whoever it is."""
+    try:
+        client().set(keys.INSTANCE, instance_id, nx=True)
+        return str(client().get(keys.INSTANCE) or "")
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        raise EngineUnavailable(str(exc)) from exc
+
+
+def instance_forget() -> None:
+    """Drop this Redis's deployment id (tests; an operator re-pointing Redis on purpose)."""
+    client().delete(keys.INSTANCE)
+
+
 def ping() -> float:
     started = time.perf_counter()
     client().ping()
@@ -390,7 +405,7 @@ def heartbeats_read(*, now: float, forget_after: float = 3600.0) -> dict[str, fl
     """Every process's last heartbeat as its age in seconds; entries older than ``forget_after``
     (a process that died an hour ago) are removed."""
     raw = client().hgetall(keys.HEARTBEATS)
-    ages = {process: now - float(at) for process, at in raw.items()}
+    ages = {str(process): now - float(at) for process, at in raw.items()}
     stale = [process for process, age in ages.items() if age > forget_after]
     if stale:
         client().hdel(keys.HEARTBEATS, *stale)

@@ -11,7 +11,6 @@ from rest_framework.views import APIView
 
 from callcenter.errors import ApplicationError
 
-
 # The JSON type each field accepts in a request body. DRF coerces by default ("123" for an
 # integer, 123 for a string, "yes" for a boolean); the API documents JSON types, so it refuses the
 # wrong type instead of guessing. BooleanField before IntegerField: bool is an int in Python.
@@ -78,7 +77,7 @@ def validated(serializer_class: type[serializers.Serializer], request: Request, 
 
 
 def query_params(serializer_class: type[serializers.Serializer], request: Request) -> dict[str, Any]:  # type: ignore[type-arg]
-    strict = {"strict_types": False} if issubclass(serializer_class, StrictSerializer) else {}
+    strict: dict[str, Any] = {"strict_types": False} if issubclass(serializer_class, StrictSerializer) else {}
     serializer = serializer_class(data=request.query_params, **strict)
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)

@@ -48,6 +48,15 @@ def check_redis() -> dict[str, Any] | None:
     return None
 
 
+def check_instance() -> dict[str, Any] | None:
+    """Redis serves this deployment (the database's instance id), not another one."""
+    from assignment.services.identity import instance_verify
+
+    with watchdog.at_most(HEALTH_DATABASE_SECONDS):
+        instance_verify()
+    return None
+
+
 def heartbeat_checks(*, now: float | None = None) -> dict[str, dict[str, Any]]:
     """Workers and beat from their heartbeats (one Redis read). ``up`` when at least one was seen
     within ``HEARTBEAT_MAX_AGE_SECONDS``."""
@@ -73,6 +82,8 @@ def heartbeat_checks(*, now: float | None = None) -> dict[str, dict[str, Any]]:
 def health_report() -> dict[str, Any]:
     """``ok`` (200), ``degraded`` (200: workers or beat missing) or ``unavailable`` (503)."""
     checks = {"database": timed(check_database), "redis": timed(check_redis), **heartbeat_checks()}
+    if checks["database"]["status"] == "up" and checks["redis"]["status"] == "up":
+        checks["redis"] = timed(check_instance)
     down = [name for name, result in checks.items() if result["status"] != "up"]
     status = "unavailable" if "database" in down or "redis" in down else "degraded" if down else "ok"
     return {"status": status, "down": down, "checks": checks}

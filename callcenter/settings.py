@@ -7,6 +7,7 @@ phone-number encryption key must come from the environment.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import dj_database_url
@@ -135,12 +136,15 @@ _database["CONN_HEALTH_CHECKS"] = env_bool("DB_CONN_HEALTH_CHECKS", True)
 # Every statement ends within DB_STATEMENT_TIMEOUT_MS: server-side by statement_timeout while
 # Postgres answers, client-side by callcenter.db.watchdog when it does not (a black-holed network).
 # A request then answers 503 database_unavailable instead of hanging its worker.
-DB_STATEMENT_TIMEOUT_MS = env_int("DB_STATEMENT_TIMEOUT_MS", 5000, minimum=100)
-_database.setdefault("OPTIONS", {})["connect_timeout"] = env_int(
-    "DB_CONNECT_TIMEOUT", max(2, DB_STATEMENT_TIMEOUT_MS // 1000), minimum=2
+# 0 turns both off: management commands (a migration may rightly run long) and the test process
+# (creating and dropping test databases) default to 0; web processes and workers to 5 s.
+_long_running = (len(sys.argv) > 1 and Path(sys.argv[0]).name == "manage.py" and sys.argv[1] != "runserver") or (
+    testing.under_pytest()
 )
+DB_STATEMENT_TIMEOUT_MS = env_int("DB_STATEMENT_TIMEOUT_MS", 0 if _long_running else 5000, minimum=0)
+_database.setdefault("OPTIONS", {})["connect_timeout"] = env_int("DB_CONNECT_TIMEOUT", 5, minimum=2)
 # A lock wait longer than this is a bug or an outage, not a queue: fail the request instead of hanging.
-_lock_timeout_ms = env_int("DB_LOCK_TIMEOUT_MS", min(5000, DB_STATEMENT_TIMEOUT_MS), minimum=100)
+_lock_timeout_ms = env_int("DB_LOCK_TIMEOUT_MS", 5000, minimum=100)
 _database["OPTIONS"]["options"] = f"-c lock_timeout={_lock_timeout_ms} -c statement_timeout={DB_STATEMENT_TIMEOUT_MS}"
 DATABASES = {"default": _database}
 DATABASE_ROUTERS = ("django_tenants.routers.TenantSyncRouter",)
@@ -213,8 +217,6 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["tenants.permissions.HasTenantScope"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["callcenter.parsers.JsonParser"],
-    "DEFAULT_PAGINATION_CLASS": "callcenter.pagination.Pagination",
-    "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "callcenter.api.AutoSchema",
     "EXCEPTION_HANDLER": "callcenter.errors.problem_exception_handler",
     "UNAUTHENTICATED_USER": None,

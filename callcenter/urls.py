@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from agents import apis as agent_apis
 from assignment import apis as config_apis
+from audit import apis as audit_apis
 from callcenter.admin_sites import tenant_admin_site
 from callcenter.api import composite
 from callcenter.errors import handler404 as not_found
@@ -40,6 +41,8 @@ api_urlpatterns = [
         name="call",
     ),
     path("calls/<uuid:call_id>/complete", call_apis.CallCompleteApi.as_view(), name="call-complete"),
+    path("audit", audit_apis.AuditListApi.as_view(), name="audit"),
+    path("audit/<int:entry_id>", audit_apis.AuditDetailApi.as_view(), name="audit-entry"),
     path("system/status", config_apis.SystemStatusApi.as_view(), name="system-status"),
     path("system/metrics", config_apis.SystemMetricsApi.as_view(), name="system-metrics"),
     path("config", config_apis.ConfigApi.as_view(), name="config"),

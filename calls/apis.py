@@ -13,7 +13,7 @@ from assignment.services.config import routing_config
 from callcenter.actors import actor_from_request
 from callcenter.api import StrictSerializer, not_found, query_params, validated
 from callcenter.errors import ApplicationError
-from callcenter.pagination import Pagination
+from callcenter.pagination import CallCursorPagination, CursorParams, cursor_parameters, paginated
 from calls.models import Call
 from calls.selectors import call_get, call_list
 from calls.services import call_cancel, call_complete, call_create, request_fingerprint
@@ -122,14 +122,12 @@ class CallCreateApi(APIView):
 
 
 class CallListApi(APIView):
-    class FilterSerializer(StrictSerializer):
+    class FilterSerializer(CursorParams):
         status = serializers.ChoiceField(choices=Call.Status.choices, required=False)
         call_type = serializers.CharField(required=False, max_length=50)
         agent_id = serializers.UUIDField(required=False)
         created_after = serializers.DateTimeField(required=False)
         created_before = serializers.DateTimeField(required=False)
-        page = serializers.IntegerField(required=False, min_value=1)
-        page_size = serializers.IntegerField(required=False, min_value=1, max_value=500)
 
     @extend_schema(
         operation_id="calls_list",
@@ -140,10 +138,9 @@ class CallListApi(APIView):
             OpenApiParameter("agent_id", str),
             OpenApiParameter("created_after", str),
             OpenApiParameter("created_before", str),
-            OpenApiParameter("page", int),
-            OpenApiParameter("page_size", int),
+            *cursor_parameters(),
         ],
-        responses={200: CallOutputSerializer(many=True)},
+        responses={200: paginated(CallOutputSerializer, name="CallPage", counted=False)},
     )
     def get(self, request: Request) -> Response:
         filters = query_params(CallListApi.FilterSerializer, request)
@@ -154,7 +151,7 @@ class CallListApi(APIView):
             created_after=filters.get("created_after"),
             created_before=filters.get("created_before"),
         )
-        paginator = Pagination()
+        paginator = CallCursorPagination()
         page = paginator.paginate_queryset(calls, request, view=self)
         return paginator.get_paginated_response(CallOutputSerializer(page, many=True).data)
 

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from agents.models import Agent
 from assignment import engine
@@ -21,6 +20,7 @@ from assignment.services.config import routing_config
 from assignment.services.recovery import engine_call, with_repair
 from assignment.services.release import call_end
 from audit.services import Actor
+from callcenter import clock
 from callcenter.errors import ApplicationError
 from calls.models import Call, CallType
 from calls.selectors import call_find_retry
@@ -183,7 +183,7 @@ def call_cancel(*, call: Call, actor: Actor) -> Call:
 def _leave_queue(*, call_id: uuid.UUID | str, status: str, end_reason: str) -> bool:
     """A waiting call ends without an agent (CANCELLED or ABANDONED). False if it is no longer waiting."""
     with transaction.atomic():
-        now = timezone.now()
+        now = clock.now()
         waiting = Call.objects.filter(id=call_id, status=Call.Status.QUEUED)
         simulated = waiting.values_list("simulated", flat=True).first()
         if simulated is None or waiting.update(status=status, end_reason=end_reason, ended_at=now) == 0:

@@ -18,12 +18,14 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from assignment.services.config import routing_config
+from assignment.services.config import routing_config, routing_overrides
 from audit.services import Actor
+from callcenter import clock
 from callcenter.errors import ApplicationError
 from callcenter.tenancy import current_schema
 from calls.models import Call
 from simulation.draws import draw_duration, draw_outcome
+from simulation.models import SimulationRun
 
 logger = logging.getLogger(__name__)
 
@@ -76,19 +78,22 @@ def simulated_call_finish(*, call_id: uuid.UUID | str, end_reason: str = "comple
     call = Call.objects.select_related("agent", "simulation_run").filter(id=call_id).first()
     if call is None or call.status != Call.Status.ASSIGNED or call.simulation_run is None or call.agent is None:
         return False
-    p_ok = routing_config().p_ok[(call.agent.agent_type_id, call.call_type_id)]
-    outcome = draw_outcome(seed=call.simulation_run.seed, sequence=call.simulation_sequence or 0, p_ok=p_ok)
-    try:
-        _, changed = call_complete(call_id=call.id, outcome=outcome, end_reason=end_reason, actor=SIMULATOR)
-    except ApplicationError:  # hung up or ended meanwhile: nothing to complete
-        return False
+    # The run's settings (its duration model for the next call this agent takes, its wrap-up...).
+    with routing_overrides(call.simulation_run.settings_overrides):
+        p_ok = routing_config().p_ok[(call.agent.agent_type_id, call.call_type_id)]
+        outcome = draw_outcome(seed=call.simulation_run.seed, sequence=call.simulation_sequence or 0, p_ok=p_ok)
+        try:
+            _, changed = call_complete(call_id=call.id, outcome=outcome, end_reason=end_reason, actor=SIMULATOR)
+        except ApplicationError:  # hung up or ended meanwhile: nothing to complete
+            return False
     return changed
 
 
 def simulated_calls_overdue(*, now: datetime.datetime | None = None, limit: int = 1000) -> list[uuid.UUID]:
-    cutoff = (now or timezone.now()) - OVERDUE_GRACE
+    cutoff = (now or clock.now()) - OVERDUE_GRACE
     return list(
-        Call.objects.filter(status=Call.Status.ASSIGNED, simulation_run__isnull=False, expected_end_at__lte=cutoff)
+        Call.objects.filter(status=Call.Status.ASSIGNED, simulated=True, expected_end_at__lte=cutoff)
+        .exclude(simulation_run__clock=SimulationRun.Clock.VIRTUAL)  # completed by its driver
         .order_by("expected_end_at")
         .values_list("id", flat=True)[:limit]
     )
@@ -99,10 +104,10 @@ def _removable() -> tuple[QuerySet[Any, Any], QuerySet[Any, Any], QuerySet[Any, 
     simulated calls, and the simulated agents holding no open call while no run is going on.
     Everything is selected by the ``simulated`` field, never by name."""
     from agents.models import Agent
-    from simulation.models import SimulationRun
+    from simulation.selectors import simulation_runs_active
 
-    running = SimulationRun.objects.filter(status=SimulationRun.Status.RUNNING)
-    runs = SimulationRun.objects.exclude(status=SimulationRun.Status.RUNNING).exclude(
+    running = simulation_runs_active()
+    runs = SimulationRun.objects.exclude(id__in=running.values("id")).exclude(
         Exists(Call.objects.filter(simulation_run=OuterRef("id"), status__in=Call.OPEN))
     )
     calls = Call.objects.filter(simulated=True).filter(
@@ -119,7 +124,6 @@ def _removable() -> tuple[QuerySet[Any, Any], QuerySet[Any, Any], QuerySet[Any, 
 def simulation_data_summary() -> dict[str, int]:
     """What ``cleanup`` would remove, and what it keeps because it is in use."""
     from agents.models import Agent
-    from simulation.models import SimulationRun
 
     runs, calls, agents = _removable()
     summary = {"runs": runs.count(), "calls": calls.count(), "agents": agents.count()}
@@ -150,7 +154,6 @@ def simulation_data_remove() -> dict[str, int]:
 def tenant_status() -> dict[str, Any]:
     """What ``manage.py status`` shows of a tenant: its live state, today's calls, the last run."""
     from assignment.selectors import tenant_live_state
-    from simulation.models import SimulationRun
 
     state = tenant_live_state()
     last = SimulationRun.objects.order_by("-started_at").first()

@@ -93,9 +93,12 @@ def _static_files() -> None:
 def _session_tenants(
     django_db_setup: None, django_db_blocker: pytest.FixtureRequest
 ) -> Iterator[dict[str, TenantFixture]]:
+    from assignment import engine
     from tenants.services import tenant_create
 
     with django_db_blocker.unblock():  # type: ignore[attr-defined]
+        # This run's Redis database served an earlier run's (now dropped) test database.
+        engine.instance_forget()
         created = {}
         for slug in ("alpha", "beta"):
             result = tenant_create(name=f"{slug.title()} Ltd", slug=slug, admin_password=f"{slug}-admin-pw")

@@ -8,6 +8,7 @@ poll for the state they need with ``wait_for`` and a generous deadline.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -247,10 +248,8 @@ class TcpProxy:
 
 
 def _close(sock: socket.socket) -> None:
-    try:
+    with contextlib.suppress(OSError):
         sock.close()
-    except OSError:
-        pass
 
 
 @dataclass
@@ -346,7 +345,7 @@ def start_worker(directory: Path, *, env: dict[str, str] | None = None, name: st
 
     node = name or f"fault-{uuid.uuid4().hex[:8]}@{socket.gethostname()}"
     child = Child(
-        [sys.executable, "-m", "callcenter.worker", "--pool=solo", "-n", node, "--loglevel=INFO"],
+        [sys.executable, "-m", "callcenter.worker", "--concurrency=2", "-n", node, "--loglevel=INFO"],
         env=env or child_env(WORKER_CHECK_SECONDS="0.5", WORKER_STALL_SECONDS="5", LOG_LEVEL="INFO"),
         log_path=directory / f"worker-{node.split('@')[0]}.log",
     ).start()

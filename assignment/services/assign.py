@@ -20,7 +20,6 @@ import uuid
 from dataclasses import dataclass
 
 from django.db import IntegrityError, connection, transaction
-from django.utils import timezone
 
 from agents.models import Agent
 from assignment import engine
@@ -29,6 +28,7 @@ from assignment.metrics import observe_assignment
 from assignment.models import Assignment
 from assignment.services.config import RoutingConfig
 from assignment.services.recovery import AgentConflict, engine_call, engine_rebuild
+from callcenter import clock
 from callcenter.tenancy import current_schema
 from calls.models import Call
 
@@ -61,7 +61,7 @@ def assign_new_call(*, call: Call, config: RoutingConfig, received_at: float, rn
     for attempt in range(MAX_CLAIM_ATTEMPTS):
         claimed: engine.ClaimResult | None = None
         # One instant for Redis's queue score and Postgres's timestamps, so a rebuild orders alike.
-        now = timezone.now()
+        now = clock.now()
         used = {"strategy": config.settings.strategy}
         try:
             with transaction.atomic():
@@ -186,7 +186,7 @@ def record_queued_assignment(
     """Record that the engine handed waiting call ``call_id`` to ``agent_id`` (both of the pool
     ``simulated``). Runs inside the caller's transaction. False when the call is no longer waiting
     (cancelled, abandoned or never committed)."""
-    now = timezone.now()
+    now = clock.now()
     latency_ms = (time.perf_counter() - started) * 1000
 
     def update() -> int:

@@ -7,9 +7,12 @@ once by the process that made it and within a second by the others. Every write 
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -79,6 +82,44 @@ class RoutingConfig:
 
 _local = threading.local()
 
+# Settings a simulation runs with, in place of the tenant's, in the current context only: the
+# tenant's real traffic keeps its own settings while a simulation tries others.
+_overrides: ContextVar[tuple[tuple[str, Any], ...] | None] = ContextVar("routing_overrides", default=None)
+# (base snapshot, its overridden copy): the base is held, so its id is not reused while stored.
+_overridden: dict[tuple[int, tuple[tuple[str, Any], ...]], tuple[RoutingConfig, RoutingConfig]] = {}
+
+
+@contextmanager
+def routing_overrides(changes: Mapping[str, Any] | None) -> Iterator[None]:
+    """Within the block, ``routing_config()`` answers with ``changes`` applied to the tenant's
+    settings (nothing is written). The matrix, types and the other settings stay live."""
+    unknown = set(changes or {}) - set(SETTINGS_FIELDS)
+    if unknown:
+        raise ApplicationError(code="validation_error", message=f"Unknown settings {sorted(unknown)}.")
+    token = _overrides.set(tuple(sorted((changes or {}).items())) or None)
+    try:
+        yield
+    finally:
+        _overrides.reset(token)
+
+
+def _with_overrides(config: RoutingConfig) -> RoutingConfig:
+    changes = _overrides.get()
+    if not changes:
+        return config
+    key = (id(config), changes)
+    entry = _overridden.get(key)
+    if entry is not None and entry[0] is config:
+        return entry[1]
+    settings = copy.copy(config.settings)
+    for name, value in changes:
+        setattr(settings, name, value)
+    found = replace(config, settings=settings)
+    if len(_overridden) > 64:
+        _overridden.clear()
+    _overridden[key] = (config, found)
+    return found
+
 
 def _cache() -> dict[str, RoutingConfig]:
     cache: dict[str, RoutingConfig] | None = getattr(_local, "configs", None)
@@ -93,6 +134,11 @@ def _shared_key(schema_name: str) -> str:
 
 
 def routing_config(*, force: bool = False) -> RoutingConfig:
+    """The current tenant's configuration (with the simulation's ``routing_overrides`` applied)."""
+    return _with_overrides(_routing_config(force=force))
+
+
+def _routing_config(*, force: bool = False) -> RoutingConfig:
     """The current tenant's configuration snapshot: kept in the process for ``CONFIG_CACHE_SECONDS``
     and in the shared cache until a configuration change deletes it, so a request of a tenant that
     this process has not served for a while costs one cache read, not four queries."""

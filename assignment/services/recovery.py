@@ -22,12 +22,13 @@ from typing import TypeVar
 
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
-from django.utils import timezone
 
 from agents.models import Agent
 from assignment import engine
 from assignment.keys import POOLS
 from assignment.services.config import RoutingConfig, routing_config
+from assignment.services.identity import instance_verify
+from callcenter import clock
 from callcenter.tenancy import current_schema
 from calls.models import Call
 
@@ -62,7 +63,7 @@ def rebuild_input_from_postgres(*, config: RoutingConfig) -> dict[bool, engine.R
     A BUSY agent that has held no ASSIGNED call for a minute (which no committed change produces;
     it would take a bug) is made AVAILABLE again. The minute keeps this away from a claim
     committing at the same moment."""
-    now = timezone.now()
+    now = clock.now()
     stranded = Agent.objects.filter(status=Agent.Status.BUSY, status_changed_at__lt=now - STRANDED_AFTER).exclude(
         Exists(Call.objects.filter(agent_id=OuterRef("id"), status=Call.Status.ASSIGNED))
     )
@@ -105,7 +106,9 @@ def rebuild_input_from_postgres(*, config: RoutingConfig) -> dict[bool, engine.R
 
 def engine_rebuild(*, wait_seconds: float = 5.0) -> bool:
     """Rebuild the current tenant's Redis state from Postgres. Returns True if this call rebuilt it,
-    False if another process did while we waited."""
+    False if another process did while we waited. Refuses (``ForeignEngine``) when Redis serves
+    another deployment."""
+    instance_verify()
     schema_name = current_schema()
     token = uuid.uuid4().hex
     deadline = time.monotonic() + wait_seconds

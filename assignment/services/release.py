@@ -16,7 +16,6 @@ import uuid
 from collections.abc import Callable
 
 from django.db import transaction
-from django.utils import timezone
 
 from agents.models import Agent
 from assignment import engine
@@ -24,6 +23,7 @@ from assignment.models import Assignment
 from assignment.services.assign import record_queued_assignment
 from assignment.services.config import RoutingConfig
 from assignment.services.recovery import AgentConflict, engine_call
+from callcenter import clock
 from callcenter.errors import ApplicationError
 from callcenter.tenancy import current_schema
 from calls.models import Call
@@ -58,7 +58,7 @@ def agent_make_available(*, agent: Agent, idle_since: datetime.datetime, expecte
     agent.status = Agent.Status.AVAILABLE
     agent.idle_since = idle_since
     agent.wrap_up_ends_at = None
-    agent.status_changed_at = timezone.now()
+    agent.status_changed_at = clock.now()
     agent.save(update_fields=AGENT_STATE_FIELDS)
     expected = expected_call_id
     for _ in range(100):
@@ -121,7 +121,7 @@ def agent_take_off(
     if status != "REMOVED":
         agent.status = status
         agent.wrap_up_ends_at = wrap_up_ends_at if status == Agent.Status.WRAP_UP else None
-        agent.status_changed_at = timezone.now()
+        agent.status_changed_at = clock.now()
         agent.save(update_fields=AGENT_STATE_FIELDS)
     result = engine_call(run)
     if result.outcome == "BUSY" and expected_call_id is not None:
@@ -166,7 +166,7 @@ def call_end(
                 message=f"The call is {call.status}; only an active (ASSIGNED) call can end this way.",
                 status=409,
             )
-        now = timezone.now()
+        now = clock.now()
         assert call.agent_id is not None  # an ASSIGNED call has an agent (check constraint)
         agent = agent_lock(agent_id=call.agent_id)
         assert call.assigned_at is not None
@@ -211,7 +211,7 @@ def wrap_up_finish(*, agent_id: uuid.UUID | str, now: datetime.datetime | None =
         agent = agent_lock(agent_id=agent_id)
         if agent.status != Agent.Status.WRAP_UP or agent.wrap_up_ends_at is None:
             return False
-        if agent.wrap_up_ends_at > (now or timezone.now()):
+        if agent.wrap_up_ends_at > (now or clock.now()):
             return False
         agent_make_available(agent=agent, idle_since=agent.wrap_up_ends_at)
     return True

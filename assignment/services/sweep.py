@@ -5,6 +5,8 @@ because a task was lost, a worker died or Redis restarted.
 2. Wrap-ups that are over end (the agent takes the next call or idles).
 3. Simulated calls more than a couple of seconds past their expected end are completed (their
    Celery task was lost, or no worker is running).
+Calls of a virtual-clock run, and its agents' wrap-ups, are left to that run's driver: their
+instants are simulated ones, not comparable with the wall clock.
 4. Repair: idle agents and waiting calls are paired (only possible after an undone claim).
 5. Drift: if Redis and Postgres disagree twice in a row (a second apart, so in-flight changes are
    not mistaken for drift), Redis is rebuilt from Postgres.
@@ -22,18 +24,21 @@ from typing import TypeVar
 
 from django.core.cache import cache
 from django.db.models import DurationField, F, Func, Q, QuerySet, Value
-from django.utils import timezone
 
 from agents.models import Agent
 from assignment.services.assign import match_waiting_calls
 from assignment.services.config import routing_config
+from assignment.services.identity import instance_verify
 from assignment.services.recovery import engine_drift, engine_rebuild, with_repair
 from assignment.services.release import wrap_up_finish
+from callcenter import clock
 from callcenter.tenancy import current_schema
 from calls.models import Call
 from calls.services import call_abandon
 
 logger = logging.getLogger(__name__)
+
+VIRTUAL = "virtual"  # SimulationRun.Clock.VIRTUAL: runs on a simulated clock, driven by their own process
 
 T = TypeVar("T")
 
@@ -59,6 +64,8 @@ def calls_waiting_too_long(*, now: datetime.datetime, max_wait_seconds: int) -> 
     )
     return (
         Call.objects.filter(status=Call.Status.QUEUED)
+        .exclude(simulation_run__clock=VIRTUAL)  # its driver abandons it at its simulated instant
+        .exclude(simulation_run__settings_overrides__has_key="max_wait_seconds")  # run without a wait limit
         .filter(
             Q(simulation_run__isnull=True, queued_at__lte=real_limit)
             | Q(simulation_run__isnull=False, queued_at__lte=simulated_limit)
@@ -72,9 +79,12 @@ def sweep_tenant(*, now: datetime.datetime | None = None, check_drift: bool = Tr
     """One sweep of the current tenant. Each item is its own change: one that fails (a conflict is
     repaired by a rebuild and retried once; anything else is logged) never stops the others, and
     the drift check always runs last."""
+    from simulation.selectors import simulation_runs_active
     from simulation.services import simulated_call_finish, simulated_calls_overdue
 
-    now = now or timezone.now()
+    # Never sweep another deployment's Redis (raises ForeignEngine, which says why).
+    instance_verify()
+    now = now or clock.now()
     report = SweepReport()
     settings = routing_config().settings
     try:
@@ -82,6 +92,8 @@ def sweep_tenant(*, now: datetime.datetime | None = None, check_drift: bool = Tr
             if _item(report, "abandon", partial(call_abandon, call_id=call_id)):
                 report.abandoned += 1
         wrap_ups = Agent.objects.filter(status=Agent.Status.WRAP_UP, wrap_up_ends_at__lte=now)
+        if simulation_runs_active().filter(clock=VIRTUAL).exists():
+            wrap_ups = wrap_ups.filter(simulated=False)  # a virtual run ends its agents' wrap-ups itself
         for agent_id in wrap_ups.values_list("id", flat=True)[:1000]:
             if _item(report, "wrap-up", partial(wrap_up_finish, agent_id=agent_id, now=now)):
                 report.wrap_ups_ended += 1

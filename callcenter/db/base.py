@@ -33,7 +33,10 @@ class DatabaseWrapper(TenantDatabaseWrapper):
             return None
 
     def _deadline_seconds(self) -> float:
-        return float(settings.DB_STATEMENT_TIMEOUT_MS) / 1000 + 0.5
+        """Half a second past the server's statement_timeout (which normally fires first and keeps
+        the connection); 0 (no deadline) when the statement timeout is off."""
+        timeout = float(settings.DB_STATEMENT_TIMEOUT_MS) / 1000
+        return timeout + 0.5 if timeout > 0 else 0.0
 
     def _with_deadline(self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any) -> Any:
         with watchdog.deadline(self._socket(), self._deadline_seconds()):

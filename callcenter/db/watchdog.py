@@ -79,7 +79,7 @@ def deadline(fd: int | None, seconds: float) -> Iterator[None]:
     """Shut down socket ``fd`` if the block runs longer than ``seconds`` (or the override)."""
     override = _override.get()
     if override is not None:
-        seconds = min(seconds, override)
+        seconds = override if seconds <= 0 else min(seconds, override)
     if fd is None or fd < 0 or seconds <= 0:
         yield
         return

@@ -161,6 +161,6 @@ def _check_load(client: Client, *, host: str, page: str, url: str, result: WalkR
         result.broken_assets.append((page, path, response.status_code))
         return
     if path.endswith(".css"):
-        body = b"".join(response.streaming_content) if response.streaming else response.content
+        body = b"".join(response.streaming_content) if response.streaming else response.content  # type: ignore[attr-defined]
         for nested in css_urls(body.decode(errors="replace")):
             _check_load(client, host=host, page=path, url=urljoin(path, nested), result=result)

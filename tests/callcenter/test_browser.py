@@ -64,9 +64,9 @@ def _offline_page(browser, visit: Visit):  # type: ignore[no-untyped-def]
 
     context.route("**/*", route)
     page = context.new_page()
-    page.on("console", lambda message: message.type == "error" and visit.console_errors.append(message.text))
+    page.on("console", lambda message: message.type == "error" and visit.console_errors.append(message.text))  # type: ignore[func-returns-value]
     page.on("pageerror", lambda error: visit.console_errors.append(str(error)))
-    page.on("response", lambda response: response.status >= 400 and visit.failed.append(response.url))
+    page.on("response", lambda response: response.status >= 400 and visit.failed.append(response.url))  # type: ignore[func-returns-value]
     return page
 
 

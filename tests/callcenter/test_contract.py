@@ -60,7 +60,9 @@ class IdempotentReplayTests:
         client = in_alpha.client()
         first = client.post("/calls", NEW_CALL, headers={"Idempotency-Key": "a-1"})
         assert first.status_code == 201
-        waiting = client.post("/calls", {**NEW_CALL, "phone_number": "+34600999888"}, headers={"Idempotency-Key": "b-1"})
+        waiting = client.post(
+            "/calls", {**NEW_CALL, "phone_number": "+34600999888"}, headers={"Idempotency-Key": "b-1"}
+        )
         assert waiting.status_code == 202
         client.post(f"/calls/{first.json()['id']}/complete", {"outcome": "OK"})  # b-1 now gets the agent
         assert client.get(f"/calls/{waiting.json()['id']}").json()["status"] == "ASSIGNED"
@@ -107,10 +109,20 @@ class LogMaskingTests:
     def test_it_masks_phone_numbers_but_keeps_ids_whole(self) -> None:
         ids = "call 550e8400-e29b-41d4-a716-446655440000 agent 12345678-1234-1234-1234-123456789012"
         assert mask_phone_numbers(ids) == ids
-        assert mask_phone_numbers("request 0123456789abcdef0123456789abcdef") == "request 0123456789abcdef0123456789abcdef"
+        assert (
+            mask_phone_numbers("request 0123456789abcdef0123456789abcdef") == "request 0123456789abcdef0123456789abcdef"
+        )
         assert mask_phone_numbers("from +34600123456 to +34 600 123 457") == "from +34***56 to +34***57"
 
     def test_a_log_line_names_the_call_id_in_full(self) -> None:
-        record = logging.LogRecord("x", logging.INFO, __file__, 1, "call %s for %s", ("4a87bd12-0000-4000-8000-000000000001", "+34600123456"), None)
+        record = logging.LogRecord(
+            "x",
+            logging.INFO,
+            __file__,
+            1,
+            "call %s for %s",
+            ("4a87bd12-0000-4000-8000-000000000001", "+34600123456"),
+            None,
+        )
         line = JsonFormatter().format(record)
         assert "4a87bd12-0000-4000-8000-000000000001" in line and "+34600123456" not in line

@@ -15,7 +15,7 @@ from assignment.services.config import routing_config
 from calls.models import Call
 from calls.services import call_create
 from simulation.models import SimulationRun
-from simulation.runner import _truncated_mean, ensure_agents
+from simulation.runner import _truncated_mean, ensure_agents, ensure_agents_available
 from simulation.services import SIMULATOR
 from tenants.selectors import tenant_get
 
@@ -53,6 +53,7 @@ class Command(BaseCommand):
             return
         with schema_context(tenant.schema_name):
             agents = ensure_agents(options["agents"])
+            ensure_agents_available(agents)
             settings = routing_config(force=True).settings
             rate = options["occupancy"] * len(agents) / _truncated_mean(settings)  # per simulated second
             run = SimulationRun.objects.create(

@@ -8,7 +8,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django_tenants.utils import schema_context
 
 from assignment.models import DurationModel, Strategy
+from callcenter.errors import ApplicationError
 from simulation.runner import SimulationOptions, print_report, run_simulation
+from simulation.staffing import print_staffing, staffing_plot, staffing_sweep
 from simulation.stats import proportion_interval
 from tenants.selectors import tenant_get
 from tenants.services import tenant_create
@@ -22,16 +24,24 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--calls", type=int, default=100, help="calls to simulate (default 100)")
-        parser.add_argument("--agents", type=int, default=20, help="simulated agents (default 20)")
         parser.add_argument(
-            "--quick", action="store_true", help="a fast smoke run: 60 calls, 10 agents, time scale 2000"
+            "--calls", type=int, help="calls per run (default 100; 2000 per agent count with --staffing)"
+        )
+        parser.add_argument("--agents", type=int, default=20, help="simulated agents (default 20)")
+        parser.add_argument("--quick", action="store_true", help="a fast smoke run: 60 calls, 10 agents")
+        parser.add_argument(
+            "--live",
+            action="store_true",
+            help="real time, calls completed by Celery workers (demos, load); default: a simulated clock",
         )
         parser.add_argument(
-            "--stress", type=float, metavar="MINUTES", help="keep the arrival rate up for this long (real minutes)"
+            "--stress",
+            type=float,
+            metavar="MINUTES",
+            help="live: keep the arrival rate up for this long (real minutes)",
         )
         parser.add_argument("--rate", type=float, help="arrivals per simulated second (default: 85%% occupancy)")
-        parser.add_argument("--time-scale", type=float, default=200.0, help="simulated seconds per real second")
+        parser.add_argument("--time-scale", type=float, default=200.0, help="live: simulated seconds per real second")
         parser.add_argument(
             "--seed", type=int, default=42, help="random seed: the same seed and settings give the same report"
         )
@@ -43,7 +53,19 @@ class Command(BaseCommand):
         )
         parser.add_argument("--no-wait-limit", action="store_true", help="no abandonment (implied by exponential)")
         parser.add_argument("--tenant", default="sim", help="tenant slug (created if missing)")
-        parser.add_argument("--inline", action="store_true", help="complete calls in this process, not through Celery")
+        parser.add_argument(
+            "--inline", action="store_true", help="live: complete calls in this process, not through Celery"
+        )
+        parser.add_argument(
+            "--staffing",
+            metavar="LOW:HIGH",
+            help="run the simulated clock for each agent count from LOW to HIGH and find the smallest staff "
+            "that meets the service-level target (beside Erlang C, and Erlang A with a wait limit)",
+        )
+        parser.add_argument("--plot", metavar="FILE.png", help="with --staffing: draw the staffing chart here")
+        parser.add_argument(
+            "--target", type=float, default=0.8, help="with --staffing: service-level target (share answered in time)"
+        )
         parser.add_argument("--json", dest="json_file", help="write the full report here")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -52,35 +74,66 @@ class Command(BaseCommand):
             self.stdout.write(f"Creating tenant {options['tenant']!r} for the simulation.")
             tenant = tenant_create(name=f"Simulation {options['tenant']}", slug=options["tenant"]).tenant
         quick = options["quick"]
+        live = options["live"] or bool(options["stress"]) or options["inline"]
         simulation = SimulationOptions(
-            calls=60 if quick else options["calls"],
+            calls=60 if quick else (options["calls"] or (2000 if options["staffing"] else 100)),
             agents=10 if quick else options["agents"],
             rate=options["rate"],
-            time_scale=2000.0 if quick else options["time_scale"],
+            time_scale=2000.0 if quick and live else options["time_scale"],
             seed=options["seed"],
             strategy=options["strategy"],
             duration_model=options["duration_model"],
             stress_minutes=options["stress"],
             no_wait_limit=options["no_wait_limit"] or options["duration_model"] == DurationModel.EXPONENTIAL,
             inline_completion=True if options["inline"] else None,
+            live=live,
         )
-        with schema_context(tenant.schema_name):
-            outcome = run_simulation(simulation, progress=self._progress)
-            self.stdout.write("")
-            report = outcome.report
-            print_report(report, self.stdout.write)
-            if options["strategy"] == Strategy.BEST_CONVERSION:
-                self.stdout.write("Comparing with longest_idle on the same seed...")
-                simulation.strategy = Strategy.LONGEST_IDLE
-                baseline = run_simulation(simulation, progress=self._progress).report
-                self.stdout.write("")
-                report["lift"] = self._lift(report, baseline)
-                self.stdout.write(f"Conversion lift of best_conversion over longest_idle: {report['lift']}")
+        try:
+            with schema_context(tenant.schema_name):
+                run = self._staffing if options["staffing"] else self._run
+                report = run(simulation, options)
+        except ApplicationError as error:
+            raise CommandError(error.message) from error
         if options["json_file"]:
             Path(options["json_file"]).write_text(json.dumps(report, indent=2, default=str))
             self.stdout.write(f"Report written to {options['json_file']}")
         if not report["ok"]:
             raise CommandError("some simulation checks failed")
+
+    def _run(self, simulation: SimulationOptions, options: dict[str, Any]) -> dict[str, Any]:
+        outcome = run_simulation(simulation, progress=self._progress)
+        self.stdout.write("")
+        report = outcome.report
+        print_report(report, self.stdout.write)
+        if options["strategy"] == Strategy.BEST_CONVERSION:
+            self.stdout.write("Comparing with longest_idle on the same seed...")
+            simulation.strategy = Strategy.LONGEST_IDLE
+            baseline = run_simulation(simulation, progress=self._progress).report
+            self.stdout.write("")
+            report["lift"] = self._lift(report, baseline)
+            self.stdout.write(f"Conversion lift of best_conversion over longest_idle: {report['lift']}")
+        return report
+
+    def _staffing(self, simulation: SimulationOptions, options: dict[str, Any]) -> dict[str, Any]:
+        try:
+            low, high = (int(part) for part in options["staffing"].split(":"))
+        except ValueError:
+            raise CommandError("--staffing takes LOW:HIGH, two agent counts, e.g. 10:30") from None
+        if not 1 <= low <= high or high - low > 200:
+            raise CommandError("--staffing needs 1 <= LOW <= HIGH and at most 200 counts")
+        if not 0 < options["target"] < 1:
+            raise CommandError("--target is a share between 0 and 1, e.g. 0.8")
+        if simulation.live:
+            raise CommandError("--staffing runs on the simulated clock; it does not take --live")
+        result = staffing_sweep(
+            options=simulation, agent_counts=range(low, high + 1), target=options["target"], progress=self._progress
+        )
+        self.stdout.write("")
+        print_staffing(result, self.stdout.write)
+        if options["plot"]:
+            staffing_plot(result, Path(options["plot"]))
+            self.stdout.write(f"Chart written to {options['plot']}")
+        return {**result, "ok": True}
 
     def _progress(self, line: str) -> None:
         self.stdout.write("\r" + line, ending="")

@@ -1,0 +1,196 @@
+"""The virtual-clock simulator: a discrete-event simulation through the real services.
+
+Arrivals, completions, wrap-up ends and abandonments are events on a simulated clock
+(``callcenter.clock.VirtualClock``). The driver pops the next event, moves the clock to its instant
+and calls the same services as the API and the workers (``call_create``, the simulated completion,
+``wrap_up_finish``, ``call_abandon``), which write Postgres and run the Redis Lua engine at that
+instant. Nothing sleeps, nothing lags: a call completes exactly at its drawn duration.
+
+Reproducibility: every event sits on its own whole millisecond (an event that would share one moves
+to the next free millisecond, a shift of a few milliseconds in hours), so no two agents ever tie on
+their idle clock and no two calls tie in the queue. Who answers which call then follows from the
+seed alone, never from agent or call ids, timing or the machine: the same seed and configuration
+give the same report.
+"""
+
+from __future__ import annotations
+
+import datetime
+import heapq
+import math
+import random
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from django.utils import timezone
+
+from agents.models import Agent
+from agents.services import agent_set_status
+from assignment.services.config import routing_config
+from assignment.services.release import wrap_up_finish
+from callcenter.clock import VirtualClock, use_clock
+from calls.models import Call, CallType
+from calls.services import call_abandon, call_create
+from simulation.models import SimulationRun
+from simulation.services import SIMULATOR, simulated_call_finish
+
+ARRIVAL, COMPLETE, WRAP_UP_END, ABANDON = 0, 1, 2, 3
+MS = datetime.timedelta(milliseconds=1)
+
+
+@dataclass
+class EventQueue:
+    """Events ordered by (millisecond, order of scheduling); at most one event per millisecond."""
+
+    start: datetime.datetime
+    heap: list[tuple[int, int, int, str]] = field(default_factory=list)
+    taken: set[int] = field(default_factory=set)
+    scheduled: int = 0
+
+    def ms_of(self, instant: datetime.datetime) -> int:
+        return math.ceil((instant - self.start) / MS)
+
+    def push(self, at_ms: int, kind: int, subject: str) -> int:
+        while at_ms in self.taken:
+            at_ms += 1
+        self.taken.add(at_ms)
+        self.scheduled += 1
+        heapq.heappush(self.heap, (at_ms, self.scheduled, kind, subject))
+        return at_ms
+
+    def pop(self) -> tuple[int, int, str]:
+        at_ms, _, kind, subject = heapq.heappop(self.heap)
+        self.taken.discard(at_ms)
+        return at_ms, kind, subject
+
+    def instant(self, at_ms: int) -> datetime.datetime:
+        return self.start + at_ms * MS
+
+
+@dataclass
+class VirtualResult:
+    arrivals_sent: int
+    simulated_seconds: float
+    wall_seconds: float
+    stopped: bool
+
+
+def virtual_start() -> datetime.datetime:
+    """The simulated clock starts at the wall clock's current whole second (only differences of
+    instants matter to the report, and whole seconds keep millisecond arithmetic exact)."""
+    return timezone.now().replace(microsecond=0)
+
+
+def run_virtual(
+    *,
+    run: SimulationRun,
+    agents: list[Agent],
+    total_calls: int,
+    rate: float,
+    no_wait_limit: bool,
+    heartbeat: Callable[[int], bool],
+) -> VirtualResult:
+    """Play ``total_calls`` Poisson arrivals at ``rate`` per simulated second against ``agents``, then
+    every event they cause, until nothing is left. ``heartbeat(arrivals_sent)`` is called about once
+    a second of wall time; it returns False to stop early (arrivals stop, calls already there finish)."""
+    config = routing_config(force=True)
+    settings = config.settings
+    clock = VirtualClock(virtual_start())
+    events = EventQueue(start=clock.start)
+    rng = np.random.default_rng(run.seed)
+    call_types = sorted(config.call_types_by_slug.values(), key=lambda c: c.slug)
+    weights = np.array([c.mix_weight for c in call_types], dtype=float)
+    gaps = rng.exponential(1.0 / rate, size=total_calls)
+    kinds = rng.choice(len(call_types), size=total_calls, p=weights / weights.sum())
+    wait_limit = None if no_wait_limit else settings.max_wait_seconds
+    started = time.monotonic()
+    last_beat = started
+    stopped = False
+    sent = 0
+    with use_clock(clock):
+        # Every agent logs in again, one millisecond apart in name order: the idle line is the same
+        # in every run, whatever the agents did before.
+        for index, agent in enumerate(agents):
+            clock.advance_to(events.instant(index))
+            if agent.status != Agent.Status.OFFLINE:
+                agent_set_status(agent=agent, status=Agent.Status.OFFLINE, force=True, actor=SIMULATOR)
+            agent_set_status(agent=agent, status=Agent.Status.AVAILABLE, actor=SIMULATOR)
+        first = len(agents) + 1
+        offsets = np.cumsum(gaps) * 1000
+        next_arrival = 0
+        if total_calls:
+            events.push(first + math.ceil(offsets[0]), ARRIVAL, "0")
+            next_arrival = 1
+        call_type_by_index: list[CallType] = [call_types[int(k)] for k in kinds]
+        while events.heap:
+            at_ms, kind, subject = events.pop()
+            clock.advance_to(events.instant(at_ms))
+            if kind == ARRIVAL:
+                index = int(subject)
+                created = call_create(
+                    phone_number=f"+3469{index % 10**8:08d}",
+                    call_type=call_type_by_index[index],
+                    actor=SIMULATOR,
+                    rng=random.Random(run.seed * 1_000_003 + index),
+                    simulation_run=run,
+                    simulation_sequence=index,
+                ).call
+                sent += 1
+                _follow_call(events, created.id, created.status, created.expected_end_at, created.queued_at, wait_limit)
+                if next_arrival < total_calls and not stopped:
+                    events.push(first + math.ceil(offsets[next_arrival]), ARRIVAL, str(next_arrival))
+                    next_arrival += 1
+            elif kind == COMPLETE:
+                agent_id = Call.objects.filter(id=subject).values_list("agent_id", flat=True).first()
+                simulated_call_finish(call_id=subject)
+                if agent_id is not None:
+                    _follow_agent(events, agent_id, wait_limit)
+            elif kind == WRAP_UP_END:
+                wrap_up_finish(agent_id=subject)
+                _follow_agent(events, uuid.UUID(subject), wait_limit)
+            elif kind == ABANDON:
+                call_abandon(call_id=subject)
+            if time.monotonic() - last_beat >= 1.0:
+                last_beat = time.monotonic()
+                if not heartbeat(sent) and not stopped:
+                    stopped = True
+                    events.heap = [e for e in events.heap if e[2] != ARRIVAL]
+                    heapq.heapify(events.heap)
+    return VirtualResult(
+        arrivals_sent=sent,
+        simulated_seconds=clock.elapsed_seconds,
+        wall_seconds=time.monotonic() - started,
+        stopped=stopped,
+    )
+
+
+def _follow_call(
+    events: EventQueue,
+    call_id: uuid.UUID,
+    status: str,
+    expected_end_at: datetime.datetime | None,
+    queued_at: datetime.datetime | None,
+    wait_limit: int | None,
+) -> None:
+    """Schedule what a call's new state leads to: its completion, or its abandonment."""
+    if status == Call.Status.ASSIGNED and expected_end_at is not None:
+        events.push(events.ms_of(expected_end_at), COMPLETE, str(call_id))
+    elif status == Call.Status.QUEUED and queued_at is not None and wait_limit is not None:
+        events.push(events.ms_of(queued_at + datetime.timedelta(seconds=wait_limit)), ABANDON, str(call_id))
+
+
+def _follow_agent(events: EventQueue, agent_id: uuid.UUID, wait_limit: int | None) -> None:
+    """An agent was freed: it took a waiting call (schedule its completion), or went to wrap-up
+    (schedule its end), or idles (nothing to schedule)."""
+    held = (
+        Call.objects.filter(agent_id=agent_id, status=Call.Status.ASSIGNED).values_list("id", "expected_end_at").first()
+    )
+    if held is not None:
+        _follow_call(events, held[0], Call.Status.ASSIGNED, held[1], None, wait_limit)
+        return
+    agent = Agent.objects.filter(id=agent_id).values_list("status", "wrap_up_ends_at").first()
+    if agent is not None and agent[0] == Agent.Status.WRAP_UP and agent[1] is not None:
+        events.push(events.ms_of(agent[1]), WRAP_UP_END, str(agent_id))
