@@ -95,7 +95,8 @@ def tenant_live_server(_session_tenants, django_db_blocker) -> Iterator[LiveServ
     from django.test.testcases import LiveServerThread
 
     with django_db_blocker.unblock():
-        thread = LiveServerThread("127.0.0.1", lambda application: application, port=0)
+        # No static handler: any callable taking the application will do (WhiteNoise serves the files).
+        thread = LiveServerThread("127.0.0.1", lambda application: application, port=0)  # type: ignore[arg-type]
         thread.daemon = True
         thread.start()
         thread.is_ready.wait()

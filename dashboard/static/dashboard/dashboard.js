@@ -441,7 +441,10 @@
     if (staffing.target !== undefined && staffing.target !== null) {
       svgEl("line", { class: "target", x1: f.m.l, x2: f.width - f.m.r, y1: f.y(staffing.target), y2: f.y(staffing.target) }, f.svg);
     }
-    svgEl("path", { class: "staff-line", d: linePath(rowsData.map((r) => r.service_level), f) }, f.svg);
+    if (rowsData.some((r) => r.erlang_c_service_level !== null && r.erlang_c_service_level !== undefined)) {
+      svgEl("path", { class: "erlang-line", d: linePath(rowsData.map((r) => (r.erlang_c_service_level === undefined ? null : r.erlang_c_service_level)), f) }, f.svg);
+    }
+    svgEl("path", { class: "staff-line", d: linePath(rowsData.map((r) => (r.service_level === undefined ? null : r.service_level)), f) }, f.svg);
     rowsData.forEach((r, i) => {
       if (r.service_level === null || r.service_level === undefined) return;
       const dot = svgEl("circle", { class: r.agents === staffing.recommended_agents ? "staff-pick" : "staff-dot", cx: f.x(i), cy: f.y(r.service_level), r: r.agents === staffing.recommended_agents ? 5 : 3 }, f.svg);
@@ -449,7 +452,8 @@
     });
     if (staffing.recommended_agents !== undefined && staffing.recommended_agents !== null) {
       const t = svgEl("text", { x: f.width - f.m.r, y: f.m.t + 12, "text-anchor": "end" }, f.svg);
-      t.textContent = "smallest staff meeting the target: " + staffing.recommended_agents;
+      t.textContent = "smallest staff meeting " + pct(staffing.target, 0) + " in " + staffing.service_level_seconds + " s: " + staffing.recommended_agents
+        + (staffing.erlang_c_agents ? " (Erlang C: " + staffing.erlang_c_agents + ")" : "");
     }
     host.replaceChildren(f.svg);
   }
