@@ -197,7 +197,7 @@ class DashboardBrowserTests:
         with schema_context(alpha.schema_name):
             # Other processes see a configuration change within a second (their snapshot's age).
             eventually(lambda: set(routing_config().p_ok.values()) == {1.0}, what="the new matrix")
-            make_agent(name="Ana Torres", agent_type="agente_tipo_2")
+            make_agent(name="Ana Torres", agent_type="agente_tipo_2", simulated=True)
             run = SimulationRun.objects.create(seed=5, strategy="longest_idle", rate_per_second=1, time_scale=1)
             call = make_call(call_type="llamada_tipo_4", simulation_run=run, simulation_sequence=0)
             assert simulated_call_finish(call_id=call.id)
