@@ -1,28 +1,34 @@
 """The engine on a real Redis Cluster: three masters started on loopback ports by the test, tenants
-spread over the slots, every script on one slot; the engine's own tests are then run against it."""
+spread over the slots, every script on one slot; the engine's own tests are then run against it.
+
+The engine's tests (every script, the queue and the sweep, recovery from Postgres) are imported
+below and collected here a second time, with the engine pointed at the cluster
+(``ENGINE_REDIS_CLUSTER``) by an autouse fixture: the same assertions, another Redis topology.
+"""
 
 from __future__ import annotations
 
 import os
+import random
 import shutil
+import socket
 import subprocess
-import sys
 from collections.abc import Iterator
 from functools import partial
+from typing import Any
 
 import pytest
 
+from assignment import engine
 from assignment.keys import TenantKeys
-from tests.processes import BASE_DIR, Child, free_port, wait_for
+from assignment.services.identity import instance_forget_checks
+from tests.assignment.test_lua_claim import *  # noqa: F403  (collected again, on the cluster)
+from tests.assignment.test_queue import *  # noqa: F403
+from tests.assignment.test_recovery import *  # noqa: F403
+from tests.conftest import _reset_tenant
+from tests.processes import Child, free_port, wait_for
 
 pytestmark = [pytest.mark.fault]
-
-# The engine's tests: every script, the queue, recovery from Postgres.
-ENGINE_TESTS = [
-    "tests/assignment/test_lua_claim.py",
-    "tests/assignment/test_queue.py",
-    "tests/assignment/test_recovery.py",
-]
 
 
 def _answers(cli: str, port: int, command: str, expected: str) -> bool:
@@ -30,12 +36,33 @@ def _answers(cli: str, port: int, command: str, expected: str) -> bool:
     return expected in reply.stdout
 
 
+def _cluster_port() -> int:
+    """A free port whose cluster bus port (port + 10000) is free too, so under 55536."""
+    for _ in range(200):
+        port = free_port()
+        if port < 55536 and _free(port + 10000):
+            return port
+        port = random.randint(20000, 45000)
+        if _free(port) and _free(port + 10000):
+            return port
+    raise AssertionError("no free port pair for a cluster node")
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[int]]:
     server, cli = shutil.which("redis-server"), shutil.which("redis-cli")
     assert server and cli, "redis-server and redis-cli are needed for the Redis Cluster test"
     directory = tmp_path_factory.mktemp("cluster")
-    ports = [free_port() for _ in range(3)]
+    ports = [_cluster_port() for _ in range(3)]
     nodes = []
     for port in ports:
         node_dir = directory / str(port)
@@ -66,10 +93,26 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[int]]:
             node.stop()
 
 
+@pytest.fixture(autouse=True)
+def _engine_on_cluster(cluster: list[int], _session_tenants: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    from django.conf import settings
+
+    monkeypatch.setattr(settings, "ENGINE_REDIS_URL", f"redis://127.0.0.1:{cluster[0]}/0")
+    monkeypatch.setattr(settings, "ENGINE_REDIS_CLUSTER", True)
+    monkeypatch.setattr(engine, "_client", None)
+    monkeypatch.setattr(engine, "_scripts", {})
+    instance_forget_checks()
+    for tenant in _session_tenants.values():  # each test starts from a fresh tenant, on the cluster
+        _reset_tenant(tenant.schema_name)
+    yield
+    instance_forget_checks()
+
+
 class RedisClusterTests:
     def test_every_tenant_script_touches_one_slot_and_tenants_spread_over_the_masters(self, cluster) -> None:
         import redis.cluster
 
+        assert isinstance(engine.client(), redis.cluster.RedisCluster)  # what every test here runs on
         client = redis.cluster.RedisCluster(host="127.0.0.1", port=cluster[0], decode_responses=True)
         try:
             owners = set()
@@ -82,19 +125,3 @@ class RedisClusterTests:
             assert len(owners) == 3, owners  # twelve tenants land on all three masters
         finally:
             client.close()
-
-    def test_the_engine_s_tests_pass_against_the_cluster(self, cluster) -> None:
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if k not in ("PYTEST_VERSION", "PYTEST_CURRENT_TEST", "TEST_DATABASE_NAME")
-        }
-        env.update(ENGINE_REDIS_URL=f"redis://127.0.0.1:{cluster[0]}/0", ENGINE_REDIS_CLUSTER="true")
-        result = subprocess.run(
-            [sys.executable, "-m", "pytest", *ENGINE_TESTS, "-q", "-p", "no:cacheprovider", "--no-cov", "-x"],
-            cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=900,
-        )  # fmt: skip
-        tail = result.stdout[-3000:] + result.stderr[-2000:]
-        assert result.returncode == 0, tail
-        assert " passed" in result.stdout and "failed" not in result.stdout, tail
-        print(result.stdout.strip().splitlines()[-1])
