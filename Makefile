@@ -17,7 +17,7 @@ PYTEST_ARGS   ?=
 # pytest's own exit code, for .ci/run: make itself always exits 2 when a recipe fails.
 PYTEST_EXIT_CODE := .local/pytest-exit-code
 
-.PHONY: help venv services migrate demo-tenant run lint test down clean
+.PHONY: help venv services migrate static demo-tenant run info lint test down clean
 
 help: ## List the targets
 	@echo "Usage: make <target>"
@@ -36,12 +36,19 @@ services: venv ## Find or start Postgres and Redis, write .local/services.env
 migrate: services ## Apply migrations to the shared schema, then to every tenant schema
 	$(WITH_SERVICES) $(PYTHON) manage.py migrate_schemas --shared && $(PYTHON) manage.py migrate_schemas
 
-demo-tenant: migrate ## Create the demo tenant (idempotent); prints URLs, admin login and API key
-	$(WITH_SERVICES) $(PYTHON) manage.py demo_setup
+static: venv ## Collect static files (admin, API docs, dashboard) for the web server to serve
+	$(PYTHON) manage.py collectstatic --noinput --verbosity 0
 
-# honcho gives every process a PORT (web gets the -p value), so the default port is set here.
-run: venv services migrate demo-tenant ## Run web, worker, beat and demo from the Procfile
-	$(WITH_SERVICES) $(VENV)/bin/honcho start -f Procfile -p $${PORT:-8000}
+demo-tenant: migrate ## Create the demo tenant (idempotent); `make info` prints its logins and API key
+	$(WITH_SERVICES) $(PYTHON) manage.py demo_setup --quiet
+
+# honcho gives every process its own PORT (web gets the -p value), so the web's port is also passed
+# as WEB_PORT, for the banner.
+run: venv services migrate static demo-tenant ## Run web, worker, beat and demo traffic; prints the logins once the web answers
+	$(WITH_SERVICES) WEB_PORT=$${PORT:-8000} $(VENV)/bin/honcho start -f Procfile -p $${PORT:-8000}
+
+info: venv ## Print the logins, API key and URLs again (the port from PORT, default 8000)
+	@$(WITH_SERVICES) $(PYTHON) manage.py info
 
 lint: venv ## ruff check, ruff format --check, mypy
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy .

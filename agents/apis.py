@@ -14,13 +14,13 @@ from agents.selectors import agent_get, agent_list, agent_list_available, agent_
 from agents.services import agent_create, agent_delete, agent_set_status, agent_update
 from callcenter.actors import actor_from_request
 from callcenter.api import StrictSerializer, not_found, query_params, validated
-from callcenter.pagination import Pagination
+from callcenter.pagination import PageParams, Pagination, page_parameters, paginated
 
 
 class AgentOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
     id = serializers.UUIDField()
     name = serializers.CharField()
-    agent_type: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    agent_type = serializers.CharField(source="agent_type.slug", help_text="The agent type's slug.")
     status = serializers.ChoiceField(choices=Agent.Status.choices)
     idle_since = serializers.DateTimeField(allow_null=True)
     wrap_up_ends_at = serializers.DateTimeField(allow_null=True)
@@ -49,11 +49,9 @@ def _agent_or_404(agent_id: uuid.UUID) -> Agent:
 
 
 class AgentListApi(APIView):
-    class FilterSerializer(StrictSerializer):
+    class FilterSerializer(PageParams):
         status = serializers.ChoiceField(choices=Agent.Status.choices, required=False)
         agent_type = serializers.CharField(required=False, max_length=50)
-        page = serializers.IntegerField(required=False, min_value=1)
-        page_size = serializers.IntegerField(required=False, min_value=1, max_value=500)
 
     @extend_schema(
         operation_id="agents_list",
@@ -61,10 +59,9 @@ class AgentListApi(APIView):
         parameters=[
             OpenApiParameter("status", enum=Agent.Status.values),
             OpenApiParameter("agent_type", str),
-            OpenApiParameter("page", int),
-            OpenApiParameter("page_size", int),
+            *page_parameters(),
         ],
-        responses={200: AgentOutputSerializer(many=True)},
+        responses={200: paginated(AgentOutputSerializer, name="AgentPage")},
     )
     def get(self, request: Request) -> Response:
         filters = query_params(AgentListApi.FilterSerializer, request)
@@ -78,7 +75,7 @@ class AgentCreateApi(APIView):
     class InputSerializer(StrictSerializer):
         name = serializers.CharField(max_length=100)
         agent_type = serializers.CharField(max_length=50)
-        status = serializers.ChoiceField(choices=sorted(Agent.CLIENT_SETTABLE), required=False)
+        status = serializers.ChoiceField(choices=sorted(str(s) for s in Agent.CLIENT_SETTABLE), required=False)
 
     @extend_schema(
         operation_id="agents_create",
@@ -95,16 +92,22 @@ class AgentCreateApi(APIView):
             status=data.get("status", Agent.Status.OFFLINE),
             actor=actor_from_request(request),
         )
-        return Response(AgentOutputSerializer(agent).data, status=status.HTTP_201_CREATED)
+        return Response(
+            AgentOutputSerializer(agent).data,
+            status=status.HTTP_201_CREATED,
+            headers={"Location": f"/agents/{agent.id}"},
+        )
 
 
 class AgentAvailableListApi(APIView):
     @extend_schema(
         operation_id="agents_available",
         summary="Available agents, longest idle first",
-        responses={200: AgentOutputSerializer(many=True)},
+        parameters=page_parameters(),
+        responses={200: paginated(AgentOutputSerializer, name="AvailableAgentPage")},
     )
     def get(self, request: Request) -> Response:
+        query_params(PageParams, request)
         paginator = Pagination()
         page = paginator.paginate_queryset(agent_list_available(), request, view=self)
         return paginator.get_paginated_response(AgentOutputSerializer(page, many=True).data)

@@ -5,6 +5,8 @@ import uuid
 from django.db import models
 from django.db.models import Q
 
+from callcenter.formatting import type_label
+
 
 class AgentType(models.Model):
     slug = models.SlugField(max_length=50, unique=True)
@@ -16,7 +18,7 @@ class AgentType(models.Model):
         ordering = ["slug"]
 
     def __str__(self) -> str:
-        return self.slug
+        return type_label(name=self.name, slug=self.slug)
 
 
 class Agent(models.Model):
@@ -73,4 +75,4 @@ class Agent(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.agent_type_id}, {self.status})"
+        return self.name

@@ -16,6 +16,11 @@ from callcenter import clock
 from callcenter.errors import ApplicationError
 from calls.models import Call
 
+# "AVAILABLE, BREAK or OFFLINE", for messages (a list of the enum members would print their reprs).
+_CLIENT_SETTABLE_WORDS = " or ".join(
+    [", ".join(sorted(str(status) for status in Agent.CLIENT_SETTABLE)[:-1]), max(map(str, Agent.CLIENT_SETTABLE))]
+)
+
 
 def _agent_state(agent: Agent) -> dict[str, Any]:
     return {"name": agent.name, "agent_type": agent.agent_type.slug, "status": agent.status}
@@ -36,7 +41,7 @@ def agent_create(
     if status not in Agent.CLIENT_SETTABLE:
         raise ApplicationError(
             code="invalid_status",
-            message=f"A new agent's status must be one of {sorted(Agent.CLIENT_SETTABLE)}.",
+            message=f"A new agent's status must be {_CLIENT_SETTABLE_WORDS}.",
             errors=[{"field": "status", "message": "not settable by a client", "code": "invalid_status"}],
         )
 
@@ -113,7 +118,7 @@ def agent_set_status(*, agent: Agent, status: str, force: bool = False, actor: A
     if status not in Agent.CLIENT_SETTABLE:
         raise ApplicationError(
             code="invalid_status_transition",
-            message=f"A client may set {sorted(Agent.CLIENT_SETTABLE)}; BUSY and WRAP_UP are set by the system.",
+            message=f"A client may set {_CLIENT_SETTABLE_WORDS}; BUSY and WRAP_UP are set by the system.",
             errors=[{"field": "status", "message": "not settable by a client", "code": "invalid_status_transition"}],
         )
 

@@ -2,7 +2,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 
@@ -10,23 +12,99 @@ from agents.models import AgentType
 from assignment.models import Assignment, ConversionRate, RoutingSettings
 from assignment.services.config import (
     SETTINGS_FIELDS,
+    call_type_mix_update,
     conversion_matrix_update,
     routing_config,
+    routing_settings_check,
     routing_settings_update,
 )
 from audit.services import Actor
 from callcenter.admin_sites import ReadOnlyAdminMixin, tenant_admin_site
 from callcenter.errors import ApplicationError
 from calls.models import CallType
+from calls.selectors import call_type_list
 
 
 def _actor(request: HttpRequest) -> Actor:
     return Actor.user(getattr(request.user, "username", "admin"))
 
 
+MIX_TOLERANCE = 1e-6
+
+
+class RoutingSettingsForm(forms.ModelForm):  # type: ignore[type-arg]
+    """The settings, plus one field per call type for the simulated call-type mix (shares that sum to 1)."""
+
+    class Meta:
+        model = RoutingSettings
+        fields = SETTINGS_FIELDS
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.call_types = list(call_type_list())
+        for call_type in self.call_types:
+            self.fields[f"mix__{call_type.slug}"] = forms.FloatField(
+                label=f"{call_type.name} ({call_type.slug})",
+                min_value=0.0,
+                max_value=1.0,
+                initial=round(call_type.mix_weight, 6),
+                help_text="Share of simulated arrivals of this type; the shares must add up to 1.",
+            )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        shares = [cleaned.get(f"mix__{c.slug}") for c in self.call_types]
+        if all(share is not None for share in shares):
+            total = sum(share for share in shares if share is not None)
+            if abs(total - 1.0) > MIX_TOLERANCE:
+                raise forms.ValidationError(f"The call-type mix must add up to 1 (it adds up to {total:g}).")
+        candidate = RoutingSettings(**{name: cleaned.get(name) for name in SETTINGS_FIELDS})
+        if all(cleaned.get(name) is not None for name in SETTINGS_FIELDS):
+            try:
+                routing_settings_check(settings=candidate)
+            except ApplicationError as error:
+                raise forms.ValidationError(error.message) from error
+        return cleaned
+
+    def call_type_mix(self) -> dict[str, float]:
+        return {c.slug: float(self.cleaned_data[f"mix__{c.slug}"]) for c in self.call_types}
+
+
 @admin.register(RoutingSettings, site=tenant_admin_site)
 class RoutingSettingsAdmin(admin.ModelAdmin[RoutingSettings]):
-    fields = SETTINGS_FIELDS
+    form = RoutingSettingsForm
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        mix = tuple(f"mix__{c.slug}" for c in call_type_list())
+        return (
+            (
+                "Routing",
+                {"fields": ("strategy", "service_level_seconds", "service_level_target", "max_assignment_time_ms")},
+            ),
+            ("Queue", {"fields": ("max_queue_length", "max_wait_seconds", "wrap_up_seconds")}),
+            (
+                "Simulation",
+                {
+                    "fields": (
+                        "duration_model",
+                        "duration_mean_seconds",
+                        "duration_std_seconds",
+                        "duration_min_seconds",
+                        "duration_max_seconds",
+                        "time_scale",
+                    ),
+                    "description": "Used by simulated traffic only; real calls end when the integrator says so.",
+                },
+            ),
+            (
+                "Simulated call-type mix",
+                {"fields": mix, "description": "Shares of simulated arrivals; they add up to 1."},
+            ),
+        )
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        # The mix fields are the form's own (one per call type), not model fields.
+        return super().get_form(request, obj, change, **{**kwargs, "fields": SETTINGS_FIELDS})
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -39,12 +117,11 @@ class RoutingSettingsAdmin(admin.ModelAdmin[RoutingSettings]):
         return HttpResponseRedirect("1/change/")
 
     def save_model(self, request: HttpRequest, obj: RoutingSettings, form: Any, change: bool) -> None:
-        try:
-            routing_settings_update(
-                changes={name: getattr(obj, name) for name in SETTINGS_FIELDS}, actor=_actor(request)
-            )
-        except ApplicationError as error:
-            messages.error(request, error.message)
+        # Through the services (audit log, configuration snapshot); the form already checked the rules.
+        actor = _actor(request)
+        with transaction.atomic():
+            routing_settings_update(changes={name: getattr(obj, name) for name in SETTINGS_FIELDS}, actor=actor)
+            call_type_mix_update(mix=form.call_type_mix(), actor=actor)
 
 
 @admin.register(ConversionRate, site=tenant_admin_site)
@@ -103,5 +180,12 @@ class ConversionMatrixAdmin(admin.ModelAdmin[ConversionRate]):
 
 @admin.register(Assignment, site=tenant_admin_site)
 class AssignmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[Assignment]):
-    list_display = ("call", "agent", "strategy", "candidates", "latency_ms", "created_at", "ended_at")
-    list_filter = ("strategy",)
+    list_display = ("call", "agent", "strategy", "candidates", "latency", "created_at", "ended_at")
+    list_filter = ("strategy", ("ended_at", admin.EmptyFieldListFilter), "agent__agent_type")
+    list_select_related = ("call", "agent")
+    search_fields = ("=call__id", "agent__name")
+    date_hierarchy = "created_at"
+
+    @admin.display(description="latency", ordering="latency_ms")
+    def latency(self, obj: Assignment) -> str:
+        return f"{obj.latency_ms:.2f} ms"

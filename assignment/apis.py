@@ -27,7 +27,8 @@ from assignment.services.config import (
     type_rename,
 )
 from callcenter.actors import actor_from_request
-from callcenter.api import NumberField, StrictSerializer, not_found, validated
+from callcenter.api import NumberField, StrictSerializer, not_found, query_params, validated
+from callcenter.pagination import PageParams, Pagination, page_parameters, paginated
 from calls.models import CallType
 from calls.selectors import call_type_get, call_type_list
 
@@ -49,6 +50,7 @@ class ConfigSerializer(StrictSerializer):
     time_scale = NumberField(min_value=0.001, max_value=100_000)
     max_assignment_time_ms = NumberField(min_value=0.001, max_value=60_000)
     service_level_seconds = serializers.IntegerField(min_value=1, max_value=3_600)
+    service_level_target = NumberField(min_value=0.01, max_value=1.0)
     call_type_mix = serializers.DictField(child=NumberField(min_value=0))
     updated_at = serializers.DateTimeField(read_only=True)
 
@@ -137,10 +139,16 @@ def _call_type_or_404(slug: str) -> CallType:
 
 class AgentTypeListApi(APIView):
     @extend_schema(
-        operation_id="agent_types_list", summary="Agent types", responses={200: AgentTypeOutputSerializer(many=True)}
+        operation_id="agent_types_list",
+        summary="Agent types",
+        parameters=page_parameters(),
+        responses={200: paginated(AgentTypeOutputSerializer, name="AgentTypePage")},
     )
     def get(self, request: Request) -> Response:
-        return Response(AgentTypeOutputSerializer(agent_type_list(), many=True).data)
+        query_params(PageParams, request)
+        paginator = Pagination()
+        page = paginator.paginate_queryset(agent_type_list(), request, view=self)
+        return paginator.get_paginated_response(AgentTypeOutputSerializer(page, many=True).data)
 
 
 class AgentTypeCreateApi(APIView):
@@ -163,7 +171,11 @@ class AgentTypeCreateApi(APIView):
             conversion_rates=data["conversion_rates"],
             actor=actor_from_request(request),
         )
-        return Response(AgentTypeOutputSerializer(created).data, status=status.HTTP_201_CREATED)
+        return Response(
+            AgentTypeOutputSerializer(created).data,
+            status=status.HTTP_201_CREATED,
+            headers={"Location": f"/agent-types/{created.slug}"},
+        )
 
 
 class AgentTypeDetailApi(APIView):
@@ -200,10 +212,16 @@ class AgentTypeDeleteApi(APIView):
 
 class CallTypeListApi(APIView):
     @extend_schema(
-        operation_id="call_types_list", summary="Call types", responses={200: CallTypeOutputSerializer(many=True)}
+        operation_id="call_types_list",
+        summary="Call types",
+        parameters=page_parameters(),
+        responses={200: paginated(CallTypeOutputSerializer, name="CallTypePage")},
     )
     def get(self, request: Request) -> Response:
-        return Response(CallTypeOutputSerializer(call_type_list(), many=True).data)
+        query_params(PageParams, request)
+        paginator = Pagination()
+        page = paginator.paginate_queryset(call_type_list(), request, view=self)
+        return paginator.get_paginated_response(CallTypeOutputSerializer(page, many=True).data)
 
 
 class CallTypeCreateApi(APIView):
@@ -228,7 +246,11 @@ class CallTypeCreateApi(APIView):
             conversion_rates=data["conversion_rates"],
             actor=actor_from_request(request),
         )
-        return Response(CallTypeOutputSerializer(created).data, status=status.HTTP_201_CREATED)
+        return Response(
+            CallTypeOutputSerializer(created).data,
+            status=status.HTTP_201_CREATED,
+            headers={"Location": f"/call-types/{created.slug}"},
+        )
 
 
 class CallTypeDetailApi(APIView):

@@ -24,8 +24,10 @@ from typing import Any
 
 import redis
 from django.conf import settings
+from redis.cluster import RedisCluster
 from redis.commands.core import Script
 
+from assignment import keys
 from assignment.keys import POOLS, TenantKeys
 
 _LUA_DIR = Path(__file__).resolve().parent / "lua"
@@ -54,13 +56,20 @@ def client() -> redis.Redis:
     if _client is None:
         with _client_lock:
             if _client is None:
-                _client = redis.Redis.from_url(
-                    settings.REDIS_URL,
-                    decode_responses=True,
-                    socket_timeout=settings.REDIS_SOCKET_TIMEOUT,
-                    socket_connect_timeout=settings.REDIS_SOCKET_TIMEOUT,
-                    health_check_interval=30,
-                )
+                options: dict[str, Any] = {
+                    "decode_responses": True,
+                    "socket_timeout": settings.REDIS_SOCKET_TIMEOUT,
+                    "socket_connect_timeout": settings.REDIS_SOCKET_TIMEOUT,
+                    "health_check_interval": 30,
+                }
+                url = settings.ENGINE_REDIS_URL
+                if settings.ENGINE_REDIS_CLUSTER:
+                    # Every key of a tenant carries its hash tag, so each script and each pipeline
+                    # touches one slot: the cluster client routes it to the node that owns it.
+                    _client = RedisCluster.from_url(url, **options)  # type: ignore[assignment]
+                else:
+                    _client = redis.Redis.from_url(url, **options)
+    assert _client is not None
     return _client
 
 
@@ -369,7 +378,43 @@ def forget_tenant(*, schema_name: str) -> int:
     return removed
 
 
+def instance_claim(*, instance_id: str) -> str:
+    """The deployment this Redis serves: ``instance_id`` if Redis had none (a new or emptied Redis),
+    else the one already recorded, whoever it is."""
+    try:
+        client().set(keys.INSTANCE, instance_id, nx=True)
+        return str(client().get(keys.INSTANCE) or "")
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        raise EngineUnavailable(str(exc)) from exc
+
+
+def instance_forget() -> None:
+    """Drop this Redis's deployment id (tests; an operator re-pointing Redis on purpose)."""
+    client().delete(keys.INSTANCE)
+
+
 def ping() -> float:
     started = time.perf_counter()
     client().ping()
     return (time.perf_counter() - started) * 1000
+
+
+def heartbeat_write(*, process: str, now: float) -> None:
+    """Record that ``process`` (``worker:<node>`` or ``beat:<host>``) is alive at ``now``."""
+    client().hset(keys.HEARTBEATS, process, f"{now:.3f}")
+
+
+def heartbeat_forget(*, process: str) -> None:
+    """A process stopping cleanly says so (it is then not reported as missing)."""
+    client().hdel(keys.HEARTBEATS, process)
+
+
+def heartbeats_read(*, now: float, forget_after: float = 3600.0) -> dict[str, float]:
+    """Every process's last heartbeat as its age in seconds; entries older than ``forget_after``
+    (a process that died an hour ago) are removed."""
+    raw = client().hgetall(keys.HEARTBEATS)
+    ages = {str(process): now - float(at) for process, at in raw.items()}
+    stale = [process for process, age in ages.items() if age > forget_after]
+    if stale:
+        client().hdel(keys.HEARTBEATS, *stale)
+    return {process: age for process, age in ages.items() if age <= forget_after}

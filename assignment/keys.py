@@ -13,6 +13,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# HASH "worker:<node name>" / "beat:<host name>" -> unix time of the last heartbeat. Not a tenant's key:
+# the processes serve every tenant.
+HEARTBEATS = "cc:heartbeats"
+# STRING: the instance id of the deployment (its Postgres database) this Redis serves. A process
+# whose database has another id refuses to sweep or rebuild here (assignment.services.identity).
+INSTANCE = "cc:instance"
+
 
 def tenant_key(schema_name: str, name: str) -> str:
     if not schema_name or "{" in schema_name or "}" in schema_name:

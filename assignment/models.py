@@ -20,18 +20,79 @@ class RoutingSettings(models.Model):
     """The tenant's routing settings: one row per tenant schema (pk is always 1)."""
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
-    strategy = models.CharField(max_length=20, choices=Strategy.choices, default=Strategy.LONGEST_IDLE)
-    max_queue_length = models.PositiveIntegerField(default=1000)
-    max_wait_seconds = models.PositiveIntegerField(default=300)
-    wrap_up_seconds = models.FloatField(default=0.0)
-    duration_model = models.CharField(max_length=16, choices=DurationModel.choices, default=DurationModel.NORMAL)
-    duration_mean_seconds = models.FloatField(default=180.0)
-    duration_std_seconds = models.FloatField(default=180.0)
-    duration_min_seconds = models.FloatField(default=1.0)
-    duration_max_seconds = models.FloatField(default=3600.0)
-    time_scale = models.FloatField(default=1.0)
-    max_assignment_time_ms = models.FloatField(default=100.0)
-    service_level_seconds = models.PositiveIntegerField(default=20)
+    # Routing
+    strategy = models.CharField(
+        "strategy",
+        max_length=20,
+        choices=Strategy.choices,
+        default=Strategy.LONGEST_IDLE,
+        help_text="How a new call picks among the free agents: the one idle longest (default), the agent type with "
+        "the best conversion for the call's type, round robin, or at random.",
+    )
+    max_assignment_time_ms = models.FloatField(
+        "assignment time alert (ms)",
+        default=100.0,
+        help_text="Alert threshold for the assignment time, in milliseconds: the dashboard and the Prometheus alert "
+        "turn red above it.",
+    )
+    service_level_seconds = models.PositiveIntegerField(
+        "service-level time (s)",
+        default=20,
+        help_text="A call answered within this many seconds of arriving counts towards the service level.",
+    )
+    service_level_target = models.FloatField(
+        "service-level target",
+        default=0.8,
+        help_text="The share of calls to answer within the service-level time (0.8 = 80 %). The dashboard colours "
+        "the service level against it and staffing studies look for the smallest staff that meets it.",
+    )
+    # Queue
+    max_queue_length = models.PositiveIntegerField(
+        "queue capacity (calls)",
+        default=1000,
+        help_text="How many calls may wait at once; a call arriving when it is full is rejected as SATURATED. "
+        "0 rejects a call at once when nobody is free.",
+    )
+    max_wait_seconds = models.PositiveIntegerField(
+        "longest wait (s)",
+        default=300,
+        help_text="A call that waits longer than this, in seconds, is ABANDONED (checked every second).",
+    )
+    wrap_up_seconds = models.FloatField(
+        "wrap-up time (s)",
+        default=0.0,
+        help_text="Seconds an agent spends in WRAP_UP after each call before taking the next one.",
+    )
+    # Simulation
+    duration_model = models.CharField(
+        "talk-time model",
+        max_length=16,
+        choices=DurationModel.choices,
+        default=DurationModel.NORMAL,
+        help_text="Distribution of simulated talk time: normal (mean and standard deviation) or exponential (mean).",
+    )
+    duration_mean_seconds = models.FloatField(
+        "mean talk time (s)",
+        default=180.0,
+        help_text="Mean simulated talk time in seconds, before the bounds below (with the defaults the effective "
+        "mean is about 232 s, because short draws are redrawn).",
+    )
+    duration_std_seconds = models.FloatField(
+        "talk-time standard deviation (s)",
+        default=180.0,
+        help_text="Standard deviation of simulated talk time in seconds (normal model only).",
+    )
+    duration_min_seconds = models.FloatField(
+        "shortest call (s)", default=1.0, help_text="Shortest simulated call in seconds; a shorter draw is drawn again."
+    )
+    duration_max_seconds = models.FloatField(
+        "longest call (s)", default=3600.0, help_text="Longest simulated call in seconds; a longer draw is drawn again."
+    )
+    time_scale = models.FloatField(
+        "time scale",
+        default=1.0,
+        help_text="Simulated seconds per real second in live simulations (10 plays an hour of traffic in 6 minutes).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -49,6 +110,9 @@ class RoutingSettings(models.Model):
             ),
             models.CheckConstraint(condition=Q(time_scale__gt=0), name="routing_time_scale_pos"),
             models.CheckConstraint(condition=Q(max_assignment_time_ms__gt=0), name="routing_max_ms_pos"),
+            models.CheckConstraint(
+                condition=Q(service_level_target__gt=0) & Q(service_level_target__lte=1), name="routing_sl_target_0_1"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -65,6 +129,8 @@ class ConversionRate(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = "conversion matrix cell"
+        verbose_name_plural = "conversion matrix"
         ordering = ["agent_type__slug", "call_type__slug"]
         constraints = [
             models.UniqueConstraint(fields=["agent_type", "call_type"], name="conversion_cell_unique"),

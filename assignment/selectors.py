@@ -57,12 +57,12 @@ def tenant_live_state() -> dict[str, Any]:
 
 def system_status() -> dict[str, Any]:
     """The caller's tenant right now (``tenant_live_state``) and the services it depends on."""
-    from callcenter.health import check_database, check_redis, check_workers_cached, timed
+    from callcenter.health import check_database, check_redis, heartbeat_checks, timed
 
     return {
         "tenant": current_schema(),
         **tenant_live_state(),
-        "services": {"database": timed(check_database), "redis": timed(check_redis), "workers": check_workers_cached()},
+        "services": {"database": timed(check_database), "redis": timed(check_redis), **heartbeat_checks()},
     }
 
 

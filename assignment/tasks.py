@@ -8,6 +8,7 @@ from celery import shared_task
 from django.core.cache import cache
 from django_tenants.utils import schema_context
 
+from assignment.services.identity import ForeignEngine
 from assignment.services.sweep import sweep_tenant
 from callcenter.logging import tenant_var
 from tenants.selectors import tenant_list
@@ -33,7 +34,11 @@ def sweep_tenant_task(schema_name: str) -> None:
     token = tenant_var.set(schema_name)
     try:
         with schema_context(schema_name):
-            report = sweep_tenant()
+            try:
+                report = sweep_tenant()
+            except ForeignEngine:
+                return  # logged with the reason; nothing of another deployment is touched
+
             if report.abandoned or report.wrap_ups_ended or report.paired or report.rebuilt or report.overdue_completed:
                 logger.info("sweep: %s", report)
     finally:

@@ -22,6 +22,7 @@ class PublicAdminSite(AdminSite):
 class TenantAdminSite(AdminSite):
     site_title = "Callcenter"
     index_title = "Call centre configuration"
+    site_url = "/dashboard/"  # "View site" opens the supervisor dashboard
 
     @property
     def site_header(self) -> str:  # type: ignore[override]

@@ -8,11 +8,14 @@ turns it, DRF's own exceptions and Django's 404 into ``application/problem+json`
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError as DatabaseInterfaceError
+from django.db import OperationalError as DatabaseOperationalError
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
@@ -63,8 +66,11 @@ class ApplicationError(Exception):
 def problem_body(
     *, status: int, code: str, detail: str, instance: str = "", errors: list[dict[str, str]] | None = None
 ) -> dict[str, Any]:
+    from callcenter.logging import request_id_var
+    from callcenter.problems import problem_type
+
     body: dict[str, Any] = {
-        "type": f"urn:callcenter:problem:{code}",
+        "type": problem_type(code),
         "title": _TITLES.get(status, "Error"),
         "status": status,
         "detail": detail,
@@ -72,6 +78,9 @@ def problem_body(
     }
     if instance:
         body["instance"] = instance
+    request_id = request_id_var.get()
+    if request_id != "-":
+        body["request_id"] = request_id  # the X-Request-ID header, for a support ticket or the logs
     if errors:
         body["errors"] = errors
     return body
@@ -136,6 +145,25 @@ _DRF_CODES: dict[type[drf.APIException], str] = {
 }
 
 
+# How long a client should wait before retrying after the database failed (the connection is
+# replaced on the next request; most outages we survive are restarts and failovers).
+DATABASE_RETRY_AFTER_SECONDS = 2
+
+
+def is_database_outage(exc: BaseException | None) -> bool:
+    """Postgres unreachable, restarting, too slow (statement/lock timeout) or the connection broke."""
+    return isinstance(exc, DatabaseOperationalError | DatabaseInterfaceError)
+
+
+def database_unavailable_body(instance: str) -> dict[str, Any]:
+    return problem_body(
+        status=503,
+        code="database_unavailable",
+        detail="The database is unreachable or too slow; the request may not have been applied. Retry shortly.",
+        instance=instance,
+    )
+
+
 def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     request = context.get("request")
     instance = request.path if request is not None else ""
@@ -160,6 +188,15 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
             instance=instance,
         )
         return Response(body, status=503, headers={"Retry-After": "1"}, content_type=PROBLEM_CONTENT_TYPE)
+
+    if is_database_outage(exc):
+        logger.error("database unavailable: %s", exc)
+        return Response(
+            database_unavailable_body(instance),
+            status=503,
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+            content_type=PROBLEM_CONTENT_TYPE,
+        )
 
     if isinstance(exc, Http404):
         exc = drf.NotFound()
@@ -203,6 +240,12 @@ def handler404(request: HttpRequest, exception: Exception | None = None) -> Json
 
 
 def handler500(request: HttpRequest) -> JsonResponse:
+    # Django calls this while handling the exception, so it is still current here: a database
+    # outage met outside a DRF view (key lookup, admin, health) is a 503 too, never a 500.
+    if is_database_outage(sys.exc_info()[1]):
+        response = JsonResponse(database_unavailable_body(request.path), status=503, content_type=PROBLEM_CONTENT_TYPE)
+        response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+        return response
     return problem_response(status=500, code="internal_error", detail="An unexpected error occurred.", request=request)
 
 

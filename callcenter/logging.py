@@ -11,12 +11,22 @@ import re
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 tenant_var: contextvars.ContextVar[str] = contextvars.ContextVar("tenant", default="-")
 
-# Anything that looks like a phone number (E.164 or a long run of digits) is masked in log lines.
-_PHONE = re.compile(r"\+?\d[\d \-]{7,}\d")
+# Anything that looks like a phone number (E.164 or a long run of digits) is masked in log lines;
+# UUIDs (call and agent ids, request ids) and digits inside longer words or hex strings are left
+# whole: an id with stars in it is useless to whoever reads the log.
+_UUID = r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
+_PHONE = r"\+?\d[\d \-]{7,}\d"
+_MASKABLE = re.compile(rf"(?<![\w-])(?:({_UUID})|({_PHONE}))(?![\w-])")
 
 
 def mask_phone_numbers(text: str) -> str:
-    return _PHONE.sub(lambda m: m.group(0)[:3] + "***" + m.group(0)[-2:], text)
+    def mask(match: re.Match[str]) -> str:
+        if match.group(1):
+            return match.group(0)
+        number = match.group(2)
+        return number[:3] + "***" + number[-2:]
+
+    return _MASKABLE.sub(mask, text)
 
 
 class ContextFilter(logging.Filter):
@@ -47,3 +57,24 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             payload["exc"] = mask_phone_numbers(self.formatException(record.exc_info))
         return json.dumps(payload, default=str)
+
+
+# Tasks that run every second or so (the sweeps, and the completion of each simulated call): Celery's
+# "received", "succeeded" and beat's "sending due task" lines for them go to DEBUG, so that they do
+# not bury everything else (the sweep itself logs at INFO whatever it repaired; failures stay ERROR).
+ROUTINE_TASKS = (
+    "assignment.tasks.sweep_all_tenants",
+    "assignment.tasks.sweep_tenant_task",
+    "sweep-every-second",
+    "simulation.tasks.complete_simulated_call",
+)
+
+
+class RoutineTaskFilter(logging.Filter):
+    """Demotes Celery's per-task INFO lines about routine tasks to DEBUG (shown with LOG_LEVEL=DEBUG)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.INFO or not any(name in record.getMessage() for name in ROUTINE_TASKS):
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)

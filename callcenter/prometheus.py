@@ -4,12 +4,13 @@
   ``PROMETHEUS_MULTIPROC_DIR`` (the Procfile and docker-compose do) and they are aggregated over
   processes.
 - Our own series, read at scrape time from Postgres and Redis (so they are right whatever process
-  answers): ``callcenter_assignment_seconds`` (histogram), ``callcenter_calls_total{state}``,
-  ``callcenter_queue_depth``, ``callcenter_agents{status}``, ``callcenter_max_assignment_seconds``
+  answers): ``callcenter_assignment_seconds`` (histogram), ``callcenter_calls_total{state}`` (final
+  states, only goes up), ``callcenter_calls_received_total``, ``callcenter_calls_current{state}``
+  (QUEUED, ASSIGNED), ``callcenter_queue_depth``, ``callcenter_agents{status}``, ``callcenter_max_assignment_seconds``
   (each tenant's alert threshold) and Redis memory.
 
-Protection: when ``METRICS_TOKEN`` is set, a scrape must send ``Authorization: Bearer <token>``;
-otherwise bind the endpoint to an internal network (documented in docs/metrics.md).
+Protection: when ``METRICS_TOKEN`` is set, a scrape must send ``Authorization: Bearer <token>``.
+With ``DEBUG=false`` the token is required: the settings refuse to start without it.
 """
 
 from __future__ import annotations
@@ -43,8 +44,14 @@ class TenantCollector(Collector):
             "Time from a request reaching the service to its assignment being written.",
             labels=["tenant"],
         )
+        # A call's final state never changes, so counts by final state only go up (a `cleanup` of
+        # simulation data removes rows: Prometheus sees a counter reset, which rate() handles).
         calls = CounterMetricFamily(
-            "callcenter_calls", "Calls by current state (all time).", labels=["tenant", "state"]
+            "callcenter_calls", "Calls that reached a final state, by that state.", labels=["tenant", "state"]
+        )
+        received = CounterMetricFamily("callcenter_calls_received", "Calls received (every state).", labels=["tenant"])
+        current = GaugeMetricFamily(
+            "callcenter_calls_current", "Calls not finished yet, by their current state.", labels=["tenant", "state"]
         )
         queue = GaugeMetricFamily("callcenter_queue_depth", "Calls waiting for an agent.", labels=["tenant"])
         agents = GaugeMetricFamily("callcenter_agents", "Agents by status.", labels=["tenant", "status"])
@@ -64,13 +71,15 @@ class TenantCollector(Collector):
                     pass
                 by_state = dict(Call.objects.values_list("status").annotate(n=Count("id")).order_by("status"))
                 for state in Call.Status.values:
-                    calls.add_metric([schema_name, state], by_state.get(state, 0))
+                    family = calls if state in Call.TERMINAL else current
+                    family.add_metric([schema_name, state], by_state.get(state, 0))
+                received.add_metric([schema_name], sum(by_state.values()))
                 by_status = dict(Agent.objects.values_list("status").annotate(n=Count("id")).order_by("status"))
                 for status in Agent.Status.values:
                     agents.add_metric([schema_name, status], by_status.get(status, 0))
                 routing = RoutingSettings.objects.filter(id=1).values_list("max_assignment_time_ms", flat=True).first()
                 threshold.add_metric([schema_name], (routing or 100.0) / 1000)
-        yield from (latency, calls, queue, agents, threshold)
+        yield from (latency, calls, received, current, queue, agents, threshold)
         yield from _redis_memory()
         yield from _services_up()
 
@@ -78,15 +87,14 @@ class TenantCollector(Collector):
 def _services_up() -> Iterator[Metric]:
     from django.db import connection
 
-    from callcenter.health import check_database, check_redis, check_workers_cached, timed
+    from callcenter.health import check_database, check_redis, heartbeat_checks, timed
 
     up = GaugeMetricFamily("callcenter_service_up", "1 when the web process reaches the service.", labels=["service"])
     for name, check in (("database", check_database), ("redis", check_redis)):
         up.add_metric([name], 1.0 if timed(check)["status"] == "up" else 0.0)
     yield up
-    workers = GaugeMetricFamily("callcenter_workers", "Celery workers answering a ping (checked every 5 s).")
-    result = check_workers_cached()
-    workers.add_metric([], float(result.get("workers", 0)) if result["status"] == "up" else 0.0)
+    workers = GaugeMetricFamily("callcenter_workers", "Celery workers whose heartbeat is recent.")
+    workers.add_metric([], float(heartbeat_checks()["workers"].get("count", 0)))
     yield workers
     try:
         with connection.cursor() as cursor:

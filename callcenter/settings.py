@@ -7,6 +7,7 @@ phone-number encryption key must come from the environment.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import dj_database_url
@@ -57,6 +58,7 @@ SHARED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_prometheus",
 ]
 
@@ -71,9 +73,10 @@ TENANT_APPS = [
     "calls",
     "assignment",
     "simulation",
+    "dashboard",
 ]
 
-INSTALLED_APPS = list(SHARED_APPS) + [app for app in TENANT_APPS if app not in SHARED_APPS] + ["dashboard"]
+INSTALLED_APPS = list(SHARED_APPS) + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
 TENANT_MODEL = "tenants.Tenant"
 TENANT_DOMAIN_MODEL = "tenants.Domain"
@@ -86,6 +89,9 @@ TENANT_BASE_DOMAIN = env_str("TENANT_BASE_DOMAIN", "localhost")
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "callcenter.middleware.RequestIdMiddleware",
+    "callcenter.middleware.SecurityHeadersMiddleware",
+    # Static files answer before tenant resolution: an asset needs no tenant, key or database.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "tenants.middleware.TenantResolutionMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -124,12 +130,22 @@ DATABASE_URL = env_url(
 _database = dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 600, minimum=0))
 # django-tenants' backend, minus a SET search_path round trip per query (see callcenter/db/base.py).
 _database["ENGINE"] = "callcenter.db"
-# No per-request health check (a SELECT 1 round trip each time): a connection that broke is closed
-# at the end of the request that saw the error, and the next request reconnects.
-_database["CONN_HEALTH_CHECKS"] = env_bool("DB_CONN_HEALTH_CHECKS", False)
-_database.setdefault("OPTIONS", {})["connect_timeout"] = env_int("DB_CONNECT_TIMEOUT", 5, minimum=1)
+# Before a request reuses a connection, Django checks it (one SELECT 1): after Postgres restarts,
+# the first request of each worker gets a fresh connection instead of an error.
+_database["CONN_HEALTH_CHECKS"] = env_bool("DB_CONN_HEALTH_CHECKS", True)
+# Every statement ends within DB_STATEMENT_TIMEOUT_MS: server-side by statement_timeout while
+# Postgres answers, client-side by callcenter.db.watchdog when it does not (a black-holed network).
+# A request then answers 503 database_unavailable instead of hanging its worker.
+# 0 turns both off: management commands (a migration may rightly run long) and the test process
+# (creating and dropping test databases) default to 0; web processes and workers to 5 s.
+_long_running = (len(sys.argv) > 1 and Path(sys.argv[0]).name == "manage.py" and sys.argv[1] != "runserver") or (
+    testing.under_pytest()
+)
+DB_STATEMENT_TIMEOUT_MS = env_int("DB_STATEMENT_TIMEOUT_MS", 0 if _long_running else 5000, minimum=0)
+_database.setdefault("OPTIONS", {})["connect_timeout"] = env_int("DB_CONNECT_TIMEOUT", 5, minimum=2)
 # A lock wait longer than this is a bug or an outage, not a queue: fail the request instead of hanging.
-_database["OPTIONS"]["options"] = f"-c lock_timeout={env_int('DB_LOCK_TIMEOUT_MS', 5000, minimum=100)}"
+_lock_timeout_ms = env_int("DB_LOCK_TIMEOUT_MS", 5000, minimum=100)
+_database["OPTIONS"]["options"] = f"-c lock_timeout={_lock_timeout_ms} -c statement_timeout={DB_STATEMENT_TIMEOUT_MS}"
 DATABASES = {"default": _database}
 DATABASE_ROUTERS = ("django_tenants.routers.TenantSyncRouter",)
 
@@ -141,6 +157,11 @@ if testing.under_pytest() and "TEST_DATABASE_NAME" not in os.environ:
     os.environ["TEST_DATABASE_NAME"] = f"test_callcenter_{_slot}"
     REDIS_URL = testing.redis_url_with_db(REDIS_URL, 8 + _slot)
 _database["TEST"] = {"NAME": env_str("TEST_DATABASE_NAME", "test_callcenter")}
+# The assignment engine's Redis: REDIS_URL by default. ENGINE_REDIS_CLUSTER=true makes it a Redis
+# Cluster (any node's URL); the cache and the Celery broker then stay on REDIS_URL, a plain Redis
+# (neither django-redis nor Celery's Redis transport speaks the cluster protocol). See docs/scaling.md.
+ENGINE_REDIS_URL = env_url("ENGINE_REDIS_URL", REDIS_URL, schemes=("redis", "rediss", "unix"))
+ENGINE_REDIS_CLUSTER = env_bool("ENGINE_REDIS_CLUSTER", False)
 # Socket timeouts keep a dead Redis from hanging a request: the engine fails fast, the client gets 503.
 REDIS_SOCKET_TIMEOUT = env_float("REDIS_SOCKET_TIMEOUT", 2.0, minimum=0.05)
 
@@ -174,11 +195,21 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# Static files (admin, API docs, every app's static/ folder) are served by WhiteNoise from the web
+# process itself, in every mode: no separate file server is needed. `collectstatic` (run by
+# `make run`, the Docker image and the test session) writes them to STATIC_ROOT with content-hashed,
+# pre-compressed copies, cached for a year by browsers. With DEBUG on, files are also found straight
+# from the apps, so a new asset shows up without collecting again.
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / ".local" / "static"
-STATICFILES_DIRS = [BASE_DIR / "dashboard" / "static"] if (BASE_DIR / "dashboard" / "static").exists() else []
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / ".local" / "static")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = DEBUG
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-LOGIN_URL = "/admin/login/"
+# The dashboard's own login (supervisors need not be admin staff); the admin keeps its own.
+LOGIN_URL = "/dashboard/login/"
 
 # Requests bigger than this are refused before parsing (413): a call or agent body is tiny.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 64 * 1024, minimum=1024)
@@ -190,11 +221,10 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["tenants.permissions.HasTenantScope"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_PAGINATION_CLASS": "callcenter.pagination.Pagination",
-    "PAGE_SIZE": 50,
+    "DEFAULT_PARSER_CLASSES": ["callcenter.parsers.JsonParser"],
     "DEFAULT_SCHEMA_CLASS": "callcenter.api.AutoSchema",
     "EXCEPTION_HANDLER": "callcenter.errors.problem_exception_handler",
+    "DEFAULT_METADATA_CLASS": "callcenter.metadata.Metadata",
     "UNAUTHENTICATED_USER": None,
 }
 
@@ -209,13 +239,18 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
     "COMPONENT_SPLIT_REQUEST": True,
-    "APPEND_COMPONENTS": {
-        "securitySchemes": {
-            "ApiKeyBearer": {"type": "http", "scheme": "bearer"},
-            "ApiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
-        }
+    # The API key's two security schemes come from callcenter.api.ApiKeyAuthenticationScheme.
+    "ENUM_NAME_OVERRIDES": {
+        "AgentStatusEnum": "agents.models.Agent.Status",
+        "CallStatusEnum": "calls.models.Call.Status",
     },
-    "SECURITY": [{"ApiKeyBearer": []}, {"ApiKeyHeader": []}],
+    # Swagger UI and ReDoc come from drf-spectacular-sidecar (pinned, served by WhiteNoise): /docs
+    # and /redoc load nothing from another host.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # validatorUrl null: Swagger UI would otherwise fetch a badge from validator.swagger.io.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None, "persistAuthorization": True},
 }
 
 # API keys: how long a lookup is cached (revocation also clears the cache at once), and the
@@ -240,24 +275,47 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 4
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A broker outage lasts as long as it lasts: retry for ever (python -m callcenter.worker also
+# replaces a worker that stopped consuming). Tasks in hand when the connection drops are given
+# back to the queue rather than finished unacknowledged.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_TIMEZONE = "UTC"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+# Celery's own scheduler plus a heartbeat for /health (see callcenter/celery.py).
+CELERY_BEAT_SCHEDULER = "callcenter.celery:HeartbeatScheduler"
 CELERY_BEAT_SCHEDULE = {
     "sweep-every-second": {"task": "assignment.tasks.sweep_all_tenants", "schedule": 1.0},
 }
 
-# Prometheus /metrics: when set, scrapes must send `Authorization: Bearer <token>`.
+# Prometheus /metrics: when set, scrapes must send `Authorization: Bearer <token>`. /metrics lists
+# every tenant, so production (DEBUG=false) refuses to start without a token.
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+if not DEBUG and not METRICS_TOKEN:
+    raise ImproperlyConfigured(
+        "METRICS_TOKEN must be set when DEBUG is false: /metrics lists every tenant. Scrape it with "
+        "Authorization: Bearer <METRICS_TOKEN>."
+    )
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "callcenter.logging.ContextFilter"}},
+    "filters": {
+        "context": {"()": "callcenter.logging.ContextFilter"},
+        "routine_tasks": {"()": "callcenter.logging.RoutineTaskFilter"},
+    },
     "formatters": {"json": {"()": "callcenter.logging.JsonFormatter"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["context"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Where Celery logs each task received and finished, and each task beat sends.
+        **{
+            name: {"filters": ["routine_tasks"]}
+            for name in ("celery.worker.strategy", "celery.app.trace", "celery.beat")
+        },
+    },
 }
 
 from callcenter.fields import validate_encryption_key  # noqa: E402

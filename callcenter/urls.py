@@ -1,15 +1,18 @@
 """URLs of a tenant (selected by API key or host). Paths are at the root, exactly as in SPEC §4."""
 
-from django.urls import path, re_path
+from django.urls import include, path, re_path
+from django.views.decorators.csrf import csrf_exempt
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from agents import apis as agent_apis
 from assignment import apis as config_apis
+from audit import apis as audit_apis
 from callcenter.admin_sites import tenant_admin_site
 from callcenter.api import composite
 from callcenter.errors import handler404 as not_found
 from callcenter.prometheus import prometheus_metrics
-from callcenter.views import health
+from callcenter.views import health, health_live, problems, root
 from calls import apis as call_apis
 
 api_urlpatterns = [
@@ -38,6 +41,8 @@ api_urlpatterns = [
         name="call",
     ),
     path("calls/<uuid:call_id>/complete", call_apis.CallCompleteApi.as_view(), name="call-complete"),
+    path("audit", audit_apis.AuditListApi.as_view(), name="audit"),
+    path("audit/<int:entry_id>", audit_apis.AuditDetailApi.as_view(), name="audit-entry"),
     path("system/status", config_apis.SystemStatusApi.as_view(), name="system-status"),
     path("system/metrics", config_apis.SystemMetricsApi.as_view(), name="system-metrics"),
     path("config", config_apis.ConfigApi.as_view(), name="config"),
@@ -75,7 +80,10 @@ api_urlpatterns = [
 ]
 
 common_urlpatterns = [
+    path("", root, name="root"),
+    path("problems", problems, name="problems"),
     path("health", health, name="health"),
+    path("health/live", health_live, name="health-live"),
     path("schema", SpectacularAPIView.as_view(urlconf="callcenter.urls"), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("redoc", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
@@ -86,7 +94,10 @@ urlpatterns = [
     *api_urlpatterns,
     *common_urlpatterns,
     path("admin/", tenant_admin_site.urls),
-    re_path(r"^.*$", not_found),
+    path("dashboard", RedirectView.as_view(url="/dashboard/")),
+    path("dashboard/", include("dashboard.urls")),
+    # csrf_exempt: an unknown path is a 404 problem for every method, not Django's HTML CSRF 403.
+    re_path(r"^.*$", csrf_exempt(not_found)),
 ]
 
 handler404 = "callcenter.errors.handler404"

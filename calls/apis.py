@@ -13,7 +13,7 @@ from assignment.services.config import routing_config
 from callcenter.actors import actor_from_request
 from callcenter.api import StrictSerializer, not_found, query_params, validated
 from callcenter.errors import ApplicationError
-from callcenter.pagination import Pagination
+from callcenter.pagination import CallCursorPagination, CursorParams, cursor_parameters, paginated
 from calls.models import Call
 from calls.selectors import call_get, call_list
 from calls.services import call_cancel, call_complete, call_create, request_fingerprint
@@ -24,7 +24,7 @@ RETRY_AFTER_SECONDS = 5
 class CallOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
     id = serializers.UUIDField()
     phone_number = serializers.SerializerMethodField()
-    call_type: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    call_type = serializers.CharField(source="call_type.slug", help_text="The call type's slug.")
     priority = serializers.IntegerField()
     external_id = serializers.CharField(allow_null=True)
     status = serializers.ChoiceField(choices=Call.Status.choices)
@@ -61,6 +61,8 @@ _CREATE_STATUS: dict[str, int] = {
 
 
 class CallCreateApi(APIView):
+    problem_statuses = {"POST": {422}}
+
     class InputSerializer(StrictSerializer):
         phone_number = serializers.CharField(max_length=32)
         call_type = serializers.CharField(max_length=50)
@@ -75,7 +77,26 @@ class CallCreateApi(APIView):
             "SATURATED (and Retry-After) when the queue is full. The body is the call in every case. "
             "Send an `Idempotency-Key` header (or an `external_id`) to make retries safe."
         ),
-        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)],
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                str,
+                OpenApiParameter.HEADER,
+                required=False,
+                description=(
+                    "1-255 characters of your choosing, e.g. your own call id. A retry with the same key "
+                    "returns the first call with its original status and `Idempotent-Replayed: true`; the "
+                    "same key with another body is a 422 `idempotency_key_reused`."
+                ),
+            ),
+            OpenApiParameter(
+                "Idempotent-Replayed",
+                str,
+                OpenApiParameter.HEADER,
+                response=[201, 202, 503],
+                description="`true` when this answer replays an earlier request with the same key.",
+            ),
+        ],
         request=InputSerializer,
         responses={
             201: CallOutputSerializer,
@@ -112,24 +133,22 @@ class CallCreateApi(APIView):
         )
         call = created.call
         headers = {"Location": f"/calls/{call.id}"}
-        if call.status == Call.Status.SATURATED:
+        if created.created_as == Call.Status.SATURATED:
             headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
         if created.replayed:
             headers["Idempotent-Replayed"] = "true"
-        code = _CREATE_STATUS.get(call.status, status.HTTP_200_OK)
+        code = _CREATE_STATUS[created.created_as]
         body = CallOutputSerializer(call, context={"full_phone": True}).data
         return Response(body, status=code, headers=headers)
 
 
 class CallListApi(APIView):
-    class FilterSerializer(StrictSerializer):
+    class FilterSerializer(CursorParams):
         status = serializers.ChoiceField(choices=Call.Status.choices, required=False)
         call_type = serializers.CharField(required=False, max_length=50)
         agent_id = serializers.UUIDField(required=False)
         created_after = serializers.DateTimeField(required=False)
         created_before = serializers.DateTimeField(required=False)
-        page = serializers.IntegerField(required=False, min_value=1)
-        page_size = serializers.IntegerField(required=False, min_value=1, max_value=500)
 
     @extend_schema(
         operation_id="calls_list",
@@ -140,10 +159,9 @@ class CallListApi(APIView):
             OpenApiParameter("agent_id", str),
             OpenApiParameter("created_after", str),
             OpenApiParameter("created_before", str),
-            OpenApiParameter("page", int),
-            OpenApiParameter("page_size", int),
+            *cursor_parameters(),
         ],
-        responses={200: CallOutputSerializer(many=True)},
+        responses={200: paginated(CallOutputSerializer, name="CallPage", counted=False)},
     )
     def get(self, request: Request) -> Response:
         filters = query_params(CallListApi.FilterSerializer, request)
@@ -154,7 +172,7 @@ class CallListApi(APIView):
             created_after=filters.get("created_after"),
             created_before=filters.get("created_before"),
         )
-        paginator = Pagination()
+        paginator = CallCursorPagination()
         page = paginator.paginate_queryset(calls, request, view=self)
         return paginator.get_paginated_response(CallOutputSerializer(page, many=True).data)
 

@@ -9,6 +9,7 @@ from django.db.models.deletion import Collector
 from django.utils import timezone
 
 from callcenter.fields import EncryptedTextField, mask_phone
+from callcenter.formatting import type_label
 
 
 class CallType(models.Model):
@@ -24,7 +25,7 @@ class CallType(models.Model):
         constraints = [models.CheckConstraint(condition=Q(mix_weight__gte=0), name="calltype_mix_weight_nonneg")]
 
     def __str__(self) -> str:
-        return self.slug
+        return type_label(name=self.name, slug=self.slug)
 
 
 def protect_open_calls(collector: Collector, field: Field[Any, Any], sub_objs: Any, using: str) -> None:

@@ -38,6 +38,18 @@ class CallCreation:
     call: Call
     replayed: bool
 
+    @property
+    def created_as(self) -> str:
+        """The status the call had when it was created (what a replay must answer with again, even
+        after the call moved on): SATURATED, QUEUED if it ever waited, else ASSIGNED."""
+        if self.call.status == Call.Status.SATURATED:
+            return Call.Status.SATURATED
+        if self.call.queued_at is not None:
+            return Call.Status.QUEUED
+        if self.call.assigned_at is not None:
+            return Call.Status.ASSIGNED
+        return str(self.call.status)
+
 
 def call_create(
     *,
@@ -122,9 +134,10 @@ def call_complete(
     actor: Actor,
 ) -> tuple[Call, bool]:
     """End an active call as COMPLETED (outcome drawn from the matrix when omitted) and free the
-    agent. Idempotent: completing a completed call returns it unchanged with ``False``; any other
-    state is a 409, an unknown id a 404."""
-    return with_repair(
+    agent. Idempotent: completing a completed call again (with no outcome or the same one) returns it
+    unchanged with ``False``; another outcome than the recorded one is a 409 (a retry must not look
+    like it changed the outcome), any other state a 409, an unknown id a 404."""
+    call, changed = with_repair(
         lambda: call_end(
             call_id=call_id,
             final_status=Call.Status.COMPLETED,
@@ -133,6 +146,13 @@ def call_complete(
             draw_outcome=lambda call, agent: outcome_draw(call=call, agent=agent, rng=rng),
         )
     )
+    if not changed and outcome is not None and call.outcome != outcome:
+        raise ApplicationError(
+            code="call_already_completed",
+            message=f"The call was already completed with outcome {call.outcome}; it cannot change.",
+            status=409,
+        )
+    return call, changed
 
 
 def call_cancel(*, call: Call, actor: Actor) -> Call:

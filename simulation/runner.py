@@ -131,13 +131,10 @@ def ensure_agents_available(agents: list[Agent]) -> None:
 
 
 def _workers_answer() -> bool:
-    from callcenter.health import check_workers
+    from callcenter.health import heartbeat_checks
 
-    try:
-        check_workers(timeout=1.0)
-        return True
-    except Exception:  # no broker or no worker: either way nobody will run the tasks
-        return False
+    # No broker or no worker: either way nobody will run the tasks.
+    return bool(heartbeat_checks()["workers"]["status"] == "up")
 
 
 def run_simulation(options: SimulationOptions, progress: Callable[[str], None] | None = None) -> RunOutcome:

@@ -20,3 +20,16 @@ def complete_simulated_call(schema_name: str, call_id: str) -> bool:
             return simulated_call_finish(call_id=call_id)
     finally:
         tenant_var.reset(token)
+
+
+@shared_task(ignore_result=True, acks_late=True)
+def simulation_live_tick(schema_name: str, run_id: str, sequence: int, offset: float) -> None:
+    """Create a live run's due arrivals and queue the next tick (see ``simulation.control``)."""
+    from simulation.control import simulation_live_tick_run
+
+    token = tenant_var.set(schema_name)
+    try:
+        with schema_context(schema_name):
+            simulation_live_tick_run(run_id=run_id, sequence=sequence, offset=offset)
+    finally:
+        tenant_var.reset(token)

@@ -26,7 +26,7 @@ from callcenter.tenancy import tenant_connection
 from tenants.selectors import apikey_resolve, public_tenant, tenant_for_hostname
 from tenants.services import apikey_touch
 
-TENANTLESS_PATHS = frozenset({"/health", "/metrics"})
+TENANTLESS_PATHS = frozenset({"/health", "/health/live", "/metrics"})
 
 
 def raw_api_key(request: HttpRequest) -> str | None:

@@ -61,3 +61,17 @@ class ApiKey(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class InstanceIdentity(models.Model):
+    """One row: the id of this deployment, shared with its Redis (see assignment.services.identity)."""
+
+    instance_id = models.UUIDField(unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "instance identity"
+
+    def __str__(self) -> str:
+        return str(self.instance_id)

@@ -1,8 +1,16 @@
 """Reads of the public schema: API key and host resolution, cached briefly.
 
-The cache is the shared Redis cache, so ``apikey_revoke`` deleting an entry takes effect in every
-process at once; the TTL (``API_KEY_CACHE_SECONDS``) only bounds how stale a lookup can be if that
-delete is missed.
+Two caches sit in front of the ``ApiKey`` table: the shared Redis cache and a copy in each process.
+Revocation holds within ``LOCAL_KEY_SECONDS`` in every process because:
+
+- the copy in a process expires ``LOCAL_KEY_SECONDS`` after it was read from the shared cache and is
+  never extended by use (a key in constant use is re-read once a second);
+- ``apikey_revoke`` overwrites the shared entry with the revoked row (``cache.set``), while readers
+  that loaded the row from Postgres only ``cache.add`` it, so a reader that read the row just before
+  the revocation cannot put the old, valid entry back over the revoked one.
+
+Should Redis be unreachable when a key is revoked, the shared entry expires on its own after
+``API_KEY_CACHE_SECONDS``; that is the bound then.
 """
 
 from __future__ import annotations
@@ -56,8 +64,9 @@ def _cache_key(prefix: str) -> str:
     return f"apikey:{prefix}"
 
 
-# A one-second copy in the process saves a Redis round trip per request; a revocation deletes the
-# shared entry at once, so every process stops accepting a revoked key within LOCAL_KEY_SECONDS.
+# A one-second copy in the process saves a Redis round trip per request. Its expiry is absolute
+# (set when it is read from the shared cache, never pushed forward by a hit), so every process
+# re-reads a key it uses at least once a second and sees a revocation within LOCAL_KEY_SECONDS.
 LOCAL_KEY_SECONDS = 1.0
 _local_keys: dict[str, tuple[float, dict[str, Any]]] = {}
 
@@ -75,11 +84,31 @@ def _local_set(prefix: str, entry: dict[str, Any]) -> None:
     _local_keys[prefix] = (time.monotonic() + LOCAL_KEY_SECONDS, entry)
 
 
+def _key_row(prefix: str) -> dict[str, Any]:
+    row = (
+        ApiKey.objects.filter(prefix=prefix)
+        .values(
+            "id",
+            "secret_hash",
+            "scope",
+            "revoked_at",
+            "tenant_id",
+            "tenant__schema_name",
+            "tenant__name",
+            "tenant__slug",
+        )
+        .first()
+    )
+    return dict(row) if row else {"missing": True}
+
+
 def apikey_cache_forget(*, prefix: str) -> None:
+    """Replace the shared entry with the key's current row (revoked or deleted), unconditionally:
+    a concurrent reader only ``add``s, so it cannot restore a stale valid entry afterwards."""
     _local_keys.pop(prefix, None)
     # The cache key is made in the public schema (tenant-aware make_key), whoever revokes.
     with schema_context(settings.PUBLIC_SCHEMA_NAME):
-        cache.delete(_cache_key(prefix))
+        cache.set(_cache_key(prefix), _key_row(prefix), settings.API_KEY_CACHE_SECONDS)
 
 
 def _domain_cache_key(hostname: str) -> str:
@@ -101,25 +130,10 @@ def apikey_resolve(*, raw_key: str) -> ResolvedKey | None:
     entry = _local_get(prefix)
     if entry is None:
         entry = cache.get(_cache_key(prefix))
-    if entry is None:
-        row = (
-            ApiKey.objects.filter(prefix=prefix)
-            .select_related("tenant")
-            .values(
-                "id",
-                "secret_hash",
-                "scope",
-                "revoked_at",
-                "tenant_id",
-                "tenant__schema_name",
-                "tenant__name",
-                "tenant__slug",
-            )
-            .first()
-        )
-        entry = dict(row) if row else {"missing": True}
-        cache.set(_cache_key(prefix), entry, settings.API_KEY_CACHE_SECONDS)
-    _local_set(prefix, entry)
+        if entry is None:
+            entry = _key_row(prefix)
+            cache.add(_cache_key(prefix), entry, settings.API_KEY_CACHE_SECONDS)
+        _local_set(prefix, entry)
     if entry.get("missing") or entry["revoked_at"] is not None:
         return None
     if not hmac.compare_digest(entry["secret_hash"], hash_secret(secret)):

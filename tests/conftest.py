@@ -16,7 +16,6 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from django.db import connection, connections
@@ -67,13 +66,38 @@ def django_db_setup(django_test_environment: None, django_db_blocker: pytest.Fix
         teardown_databases(config, verbosity=0)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _static_files() -> None:
+    """Collect static files as the Docker image and `make run` do: pages render ``{% static %}``
+    through the manifest (tests run with DEBUG off). Skipped when nothing changed since the last
+    collection, so a test run pays the few seconds only after an asset changed."""
+    from django.conf import settings
+    from django.contrib.staticfiles.finders import get_finders
+    from django.core.management import call_command
+
+    manifest = Path(settings.STATIC_ROOT) / "staticfiles.json"
+    if manifest.exists():
+        collected_at = manifest.stat().st_mtime
+        newest = max(
+            (storage.path(path) for finder in get_finders() for path, storage in finder.list([])),
+            key=lambda name: Path(name).stat().st_mtime,
+            default=None,
+        )
+        if newest is None or Path(newest).stat().st_mtime <= collected_at:
+            return
+    call_command("collectstatic", interactive=False, verbosity=0)
+
+
 @pytest.fixture(scope="session")
 def _session_tenants(
     django_db_setup: None, django_db_blocker: pytest.FixtureRequest
 ) -> Iterator[dict[str, TenantFixture]]:
+    from assignment import engine
     from tenants.services import tenant_create
 
     with django_db_blocker.unblock():  # type: ignore[attr-defined]
+        # This run's Redis database served an earlier run's (now dropped) test database.
+        engine.instance_forget()
         created = {}
         for slug in ("alpha", "beta"):
             result = tenant_create(name=f"{slug.title()} Ltd", slug=slug, admin_password=f"{slug}-admin-pw")
@@ -145,27 +169,30 @@ class WorkerProcess:
         self.process.wait(timeout=10)
 
 
+def service_env() -> dict[str, str]:
+    """The environment for a process of the product started by a test: this run's test database
+    and Redis database, without the variables that make settings claim a slot."""
+    from django.conf import settings
+
+    from tests.processes import database_url
+
+    env = {name: value for name, value in os.environ.items() if name not in ("PYTEST_VERSION", "PYTEST_CURRENT_TEST")}
+    env.update(
+        DJANGO_SETTINGS_MODULE="callcenter.settings",
+        DATABASE_URL=database_url(),
+        TEST_DATABASE_NAME=settings.DATABASES["default"]["NAME"],
+        REDIS_URL=settings.REDIS_URL,
+    )
+    return env
+
+
 @pytest.fixture
 def celery_worker(alpha: TenantFixture, tmp_path: Path) -> Iterator[WorkerProcess]:
     """A real Celery worker process on this run's broker (its own Redis database) and test database."""
     from django.conf import settings
 
-    database = settings.DATABASES["default"]
-    credentials = quote(database["USER"] or "", safe="")
-    if database["PASSWORD"]:
-        credentials += ":" + quote(database["PASSWORD"], safe="")
-    host = database["HOST"] or "127.0.0.1"
-    # A unix-socket host (embedded Postgres) goes percent-encoded in the host part.
-    where = quote(host, safe="") if host.startswith("/") else f"{host}:{database['PORT'] or 5432}"
-    netloc = f"{credentials}@{where}"
-    env = {name: value for name, value in os.environ.items() if name not in ("PYTEST_VERSION", "PYTEST_CURRENT_TEST")}
-    env.update(
-        DJANGO_SETTINGS_MODULE="callcenter.settings",
-        DATABASE_URL=f"postgres://{netloc}/{database['NAME']}",
-        TEST_DATABASE_NAME=database["NAME"],
-        REDIS_URL=settings.REDIS_URL,
-        CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
-    )
+    env = service_env()
+    env["CELERY_BROKER_URL"] = settings.CELERY_BROKER_URL
     from callcenter.celery import app
 
     app.control.purge()  # tasks left by earlier tests must not delay this test's
@@ -195,3 +222,16 @@ def celery_worker(alpha: TenantFixture, tmp_path: Path) -> Iterator[WorkerProces
                 process.kill()
                 process.wait()
         log.close()
+
+
+@pytest.fixture
+def web_server(alpha: TenantFixture, tmp_path: Path) -> Iterator[object]:
+    """gunicorn serving this run's test database as production does (DEBUG off, static files from
+    the collected STATIC_ROOT through WhiteNoise), on a free loopback port."""
+    from tests.processes import start_web
+
+    server = start_web(tmp_path, workers=1)
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -50,6 +50,7 @@ SETTINGS_FIELDS = (
     "time_scale",
     "max_assignment_time_ms",
     "service_level_seconds",
+    "service_level_target",
 )
 
 
@@ -210,6 +211,24 @@ def _settings_as_dict(settings: RoutingSettings) -> dict[str, Any]:
     return {name: getattr(settings, name) for name in SETTINGS_FIELDS}
 
 
+def routing_settings_check(*, settings: RoutingSettings) -> None:
+    """The rules between fields (each field's own range is checked by the API or the admin form)."""
+    if settings.duration_max_seconds <= settings.duration_min_seconds:
+        raise ApplicationError(
+            code="validation_error",
+            message="duration_max_seconds must be greater than duration_min_seconds.",
+            errors=[
+                {"field": "duration_max_seconds", "message": "must exceed duration_min_seconds", "code": "invalid"}
+            ],
+        )
+    if not settings.duration_min_seconds <= settings.duration_mean_seconds <= settings.duration_max_seconds:
+        raise ApplicationError(
+            code="validation_error",
+            message="duration_mean_seconds must lie within the duration bounds.",
+            errors=[{"field": "duration_mean_seconds", "message": "must lie within the bounds", "code": "invalid"}],
+        )
+
+
 def routing_settings_update(*, changes: Mapping[str, Any], actor: Actor) -> RoutingSettings:
     """Update routing settings (already validated field by field) and check cross-field rules."""
     with transaction.atomic():
@@ -219,20 +238,7 @@ def routing_settings_update(*, changes: Mapping[str, Any], actor: Actor) -> Rout
             if name not in SETTINGS_FIELDS:
                 raise ApplicationError(code="validation_error", message=f"Unknown setting {name!r}.")
             setattr(settings, name, value)
-        if settings.duration_max_seconds <= settings.duration_min_seconds:
-            raise ApplicationError(
-                code="validation_error",
-                message="duration_max_seconds must be greater than duration_min_seconds.",
-                errors=[
-                    {"field": "duration_max_seconds", "message": "must exceed duration_min_seconds", "code": "invalid"}
-                ],
-            )
-        if not settings.duration_min_seconds <= settings.duration_mean_seconds <= settings.duration_max_seconds:
-            raise ApplicationError(
-                code="validation_error",
-                message="duration_mean_seconds must lie within the duration bounds.",
-                errors=[{"field": "duration_mean_seconds", "message": "must lie within the bounds", "code": "invalid"}],
-            )
+        routing_settings_check(settings=settings)
         settings.save()
         after = _settings_as_dict(settings)
         if before != after:

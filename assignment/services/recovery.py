@@ -27,6 +27,7 @@ from agents.models import Agent
 from assignment import engine
 from assignment.keys import POOLS
 from assignment.services.config import RoutingConfig, routing_config
+from assignment.services.identity import instance_verify
 from callcenter import clock
 from callcenter.tenancy import current_schema
 from calls.models import Call
@@ -105,7 +106,9 @@ def rebuild_input_from_postgres(*, config: RoutingConfig) -> dict[bool, engine.R
 
 def engine_rebuild(*, wait_seconds: float = 5.0) -> bool:
     """Rebuild the current tenant's Redis state from Postgres. Returns True if this call rebuilt it,
-    False if another process did while we waited."""
+    False if another process did while we waited. Refuses (``ForeignEngine``) when Redis serves
+    another deployment."""
+    instance_verify()
     schema_name = current_schema()
     token = uuid.uuid4().hex
     deadline = time.monotonic() + wait_seconds

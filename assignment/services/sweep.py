@@ -28,6 +28,7 @@ from django.db.models import DurationField, F, Func, Q, QuerySet, Value
 from agents.models import Agent
 from assignment.services.assign import match_waiting_calls
 from assignment.services.config import routing_config
+from assignment.services.identity import instance_verify
 from assignment.services.recovery import engine_drift, engine_rebuild, with_repair
 from assignment.services.release import wrap_up_finish
 from callcenter import clock
@@ -81,6 +82,8 @@ def sweep_tenant(*, now: datetime.datetime | None = None, check_drift: bool = Tr
     from simulation.selectors import simulation_runs_active
     from simulation.services import simulated_call_finish, simulated_calls_overdue
 
+    # Never sweep another deployment's Redis (raises ForeignEngine, which says why).
+    instance_verify()
     now = now or clock.now()
     report = SweepReport()
     settings = routing_config().settings

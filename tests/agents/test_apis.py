@@ -125,6 +125,42 @@ class AgentListApiTests:
         assert len(second["results"]) == 1
         assert [a["id"] for a in first["results"] + second["results"]] == created
 
+    def test_it_takes_limit_and_follows_next(self, alpha):
+        client = alpha.client()
+        created = [_create(client, name=f"Agent {index}")["id"] for index in range(3)]
+
+        first = client.get("/agents?limit=2").json()
+        second = client.get(first["next"]).json()
+
+        assert "limit=2" in first["next"]
+        assert [a["id"] for a in first["results"] + second["results"]] == created
+
+    def test_a_page_past_the_end_is_empty(self, alpha):
+        client = alpha.client()
+        _create(client)
+
+        response = client.get("/agents?page=99")
+
+        assert response.status_code == 200, response.content
+        assert response.json()["results"] == [] and response.json()["count"] == 1
+        assert response.json()["next"] is None and "page=1" in response.json()["previous"]
+
+    def test_it_gives_the_new_agent_s_location(self, alpha):
+        response = alpha.client().post("/agents", {"name": "Ana", "agent_type": "agente_tipo_1"})
+
+        assert response.status_code == 201
+        assert response["Location"] == f"/agents/{response.json()['id']}"
+        assert alpha.client().get(response["Location"]).json()["name"] == "Ana"
+
+    def test_it_lists_the_statuses_a_client_may_set_in_words(self, alpha):
+        agent = _create(alpha.client())
+
+        body = assert_problem(
+            alpha.client().put(f"/agents/{agent['id']}/status", {"status": "BUSY"}), 400, "invalid_status_transition"
+        )
+
+        assert "AVAILABLE, BREAK or OFFLINE" in body["detail"] and "Agent.Status" not in body["detail"]
+
     def test_it_filters_by_status(self, alpha):
         client = alpha.client()
         available = _create(client, name="A", status="AVAILABLE")

@@ -52,7 +52,7 @@ def _rates(slugs: list[str], value: float = 0.5) -> dict[str, float]:
 def _slugs(client: Any, path: str) -> list[str]:
     response = client.get(path)
     assert response.status_code == 200, response.content
-    return [item["slug"] for item in response.json()]
+    return [item["slug"] for item in response.json()["results"]]
 
 
 class ConfigApiTests:
@@ -361,8 +361,8 @@ class CallTypeApiTests:
     def test_it_lists_the_default_call_types(self, alpha):
         response = alpha.client().get("/call-types")
 
-        assert [item["slug"] for item in response.json()] == CALL_TYPES
-        assert {item["mix_weight"] for item in response.json()} == {0.25}
+        assert [item["slug"] for item in response.json()["results"]] == CALL_TYPES
+        assert {item["mix_weight"] for item in response.json()["results"]} == {0.25}
 
     def test_it_creates_a_call_type_with_its_matrix_column(self, alpha):
         client = alpha.client()

@@ -67,6 +67,60 @@ class HealthTests:
         assert "database" in body["down"] and "redis" not in body["down"] and "error" in body["checks"]["database"]
         assert body["checks"]["redis"]["status"] == "up"
 
+    def test_it_is_alive_while_the_database_and_redis_are_down(self) -> None:
+        connection = connections["default"]
+        connection.close()
+        settings_dict = connection.settings_dict
+        saved = (settings_dict["HOST"], settings_dict["PORT"])
+        settings_dict["HOST"], settings_dict["PORT"] = "127.0.0.1", "1"
+        try:
+            with mock.patch.object(engine, "_client", _dead_redis()):
+                response = ApiClient(key=None).get("/health/live")
+        finally:
+            connection.close()
+            settings_dict["HOST"], settings_dict["PORT"] = saved
+        assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+    def test_it_never_pings_the_workers(self) -> None:
+        from callcenter.celery import app
+
+        with mock.patch.object(app.control, "ping", side_effect=AssertionError("a blocking ping")) as ping:
+            response = ApiClient(key=None).get("/health")
+        assert response.status_code == 200 and not ping.called
+
+    def test_it_reports_workers_and_beat_from_their_heartbeats(self) -> None:
+        import time
+
+        from callcenter.health import HEARTBEAT_MAX_AGE_SECONDS, heartbeat_checks
+
+        engine.client().delete(engine.keys.HEARTBEATS)
+        now = time.time()
+        engine.heartbeat_write(process="worker:celery@a", now=now - 2)
+        engine.heartbeat_write(process="worker:celery@b", now=now - HEARTBEAT_MAX_AGE_SECONDS - 1)
+        engine.heartbeat_write(process="worker:celery@gone", now=now - 7200)
+        engine.heartbeat_write(process="beat:host", now=now - 1)
+
+        checks = heartbeat_checks(now=now)
+
+        assert checks["workers"] == {"status": "up", "count": 1, "last_seen_seconds_ago": 2.0}
+        assert checks["beat"]["status"] == "up" and checks["beat"]["count"] == 1
+        # A process silent for an hour is forgotten.
+        assert "worker:celery@gone" not in engine.client().hgetall(engine.keys.HEARTBEATS)
+
+    def test_beat_writes_its_heartbeat_as_it_schedules(self, tmp_path: Path) -> None:
+        import socket
+
+        from callcenter.celery import HeartbeatScheduler, app
+
+        engine.client().delete(engine.keys.HEARTBEATS)
+        scheduler = HeartbeatScheduler(app=app, schedule_filename=str(tmp_path / "schedule"), lazy=True)
+        scheduler.setup_schedule()
+        with mock.patch.object(scheduler, "apply_async"):  # schedule nothing for real
+            scheduler.tick()
+        scheduler.close()
+
+        assert f"beat:{socket.gethostname()}" in engine.client().hgetall(engine.keys.HEARTBEATS)
+
     def test_it_needs_no_key_and_ignores_one(self, alpha) -> None:
         # A scrape or probe may carry a stale key: /health still answers (no tenant is involved).
         response = ApiClient(key="cc_bogus_key").get("/health")
@@ -135,6 +189,11 @@ class PrometheusTests:
         assert 'callcenter_calls_total{state="COMPLETED",tenant="alpha"} 1.0' in text
         assert 'callcenter_queue_depth{tenant="alpha"} 1.0' in text
         assert 'callcenter_agents{status="BUSY",tenant="alpha"} 1.0' in text
+        # Three calls: one completed, one still assigned, one waiting.
+        assert 'callcenter_calls_received_total{tenant="alpha"} 3.0' in text
+        assert 'callcenter_calls_current{state="ASSIGNED",tenant="alpha"} 1.0' in text
+        assert 'callcenter_calls_current{state="QUEUED",tenant="alpha"} 1.0' in text
+        assert 'callcenter_calls_total{state="QUEUED"' not in text  # a counter holds final states only
         assert 'callcenter_max_assignment_seconds{tenant="alpha"} 0.1' in text
         assert re.search(r"^callcenter_redis_memory_used_bytes \d", text, re.M)
         assert 'callcenter_service_up{service="redis"} 1.0' in text
@@ -145,6 +204,24 @@ class PrometheusTests:
         assert _scrape({"Authorization": "Bearer wrong"})[0] == 401
         status, text = _scrape({"Authorization": "Bearer s3cret"})
         assert status == 200 and "callcenter_agents" in text
+
+    def test_the_calls_counter_only_goes_up_as_calls_end(self, alpha) -> None:
+        client = alpha.client()
+        calls = _make_traffic(client)  # 1 completed, 1 assigned, 1 waiting
+
+        def completed() -> float:
+            text = _scrape()[1]
+            found = re.search(r'^callcenter_calls_total\{state="COMPLETED",tenant="alpha"\} (\S+)$', text, re.M)
+            assert found, text[:2000]
+            return float(found.group(1))
+
+        before = completed()
+        client.post(f"/calls/{calls[1]['id']}/complete", {"outcome": "KO"})  # the waiting call takes the agent
+        middle = completed()
+        client.post(f"/calls/{calls[2]['id']}/complete", {"outcome": "OK"})
+        after = completed()
+
+        assert (before, middle, after) == (1.0, 2.0, 3.0)
 
 
 class JsonLogTests:
@@ -233,30 +310,53 @@ class DeployConfigTests:
         config = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
         job = config["scrape_configs"][0]
         assert job["metrics_path"] == "/metrics" and job["authorization"]["type"] == "Bearer"
-        assert config["rule_files"] == ["/etc/prometheus/alerts.yml"]
+        assert config["rule_files"] == ["alerts.yml"]
+        assert (ROOT / "deploy/prometheus/metrics_token").read_text() == ""  # no default secret
         if shutil.which("promtool"):
-            for name in ("alerts.yml", "metrics_token"):
-                shutil.copy(ROOT / "deploy/prometheus" / name, tmp_path / name)
-            local = (ROOT / "deploy/prometheus/prometheus.yml").read_text().replace("/etc/prometheus/", "")
-            (tmp_path / "prometheus.yml").write_text(local)
             result = subprocess.run(
-                ["promtool", "check", "config", "prometheus.yml"], cwd=tmp_path, capture_output=True, text=True
+                ["promtool", "check", "config", "deploy/prometheus/prometheus.yml"],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
             )
             assert result.returncode == 0, result.stdout + result.stderr
             assert "4 rules found" in result.stdout
 
     def test_the_compose_file_wires_the_whole_stack(self) -> None:
-        compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+        text = (ROOT / "docker-compose.yml").read_text()
+        compose = yaml.safe_load(text)
         services = compose["services"]
-        assert {"postgres", "redis", "web", "worker", "beat", "prometheus", "grafana"} <= set(services)
-        for name in ("postgres", "redis", "web", "worker", "prometheus", "grafana"):
-            assert "healthcheck" in services[name], name
+        assert {"postgres", "redis", "web", "worker", "beat", "prometheus", "grafana", "bootstrap"} <= set(services)
         for name, service in services.items():
+            if service.get("restart") != "no":
+                assert "healthcheck" in service, name
             for volume in service.get("volumes", []):
                 source = volume.split(":")[0]
                 if source.startswith("./"):
                     assert (ROOT / source).exists(), (name, source)
+        assert "/health" in " ".join(services["web"]["healthcheck"]["test"])
+        assert "/schema" not in " ".join(services["web"]["healthcheck"]["test"])
+        assert services["beat"]["healthcheck"]["test"][-2:] == ["heartbeat_check", "beat"]
+        assert services["worker"]["healthcheck"]["test"][-2:] == ["heartbeat_check", "worker"]
+        assert services["bootstrap"]["command"] == ["python", "manage.py", "bootstrap"]
+        assert services["bootstrap"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
         command = ["docker-compose", "config", "-q"] if shutil.which("docker-compose") else None
         if command:
             result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
             assert result.returncode == 0, result.stderr
+
+    def test_the_compose_file_pins_images_and_has_no_default_secret(self) -> None:
+        text = (ROOT / "docker-compose.yml").read_text()
+        services = yaml.safe_load(text)["services"]
+        for name, service in services.items():
+            if "image" in service and "build" not in service:
+                tag = service["image"].rpartition(":")[2]
+                assert re.match(r"v?\d+\.\d+", tag), (name, service["image"])  # a release: not latest, not 16
+        for secret in ("SECRET_KEY", "FIELD_ENCRYPTION_KEY", "METRICS_TOKEN", "POSTGRES_PASSWORD",
+                       "GRAFANA_ADMIN_PASSWORD", "PLATFORM_ADMIN_PASSWORD"):  # fmt: skip
+            assert f"${{{secret}:?" in text, secret
+            assert f"${{{secret}:-" not in text, secret
+        assert services["web"]["environment"]["DEBUG"] == "false"
+        dockerfile = (ROOT / "Dockerfile").read_text()
+        assert re.search(r"^FROM python:3\.11\.\d+-slim", dockerfile, re.M)
+        assert "collectstatic" in dockerfile

@@ -23,6 +23,7 @@ CONTROLLED = (
     "ALLOWED_HOSTS",
     "FIELD_ENCRYPTION_KEY",
     "SECURE_HSTS_SECONDS",
+    "METRICS_TOKEN",
     "TEST_DATABASE_NAME",
     "PYTEST_VERSION",
     "PYTEST_CURRENT_TEST",
@@ -32,6 +33,7 @@ PRODUCTION = {
     "SECRET_KEY": "a-production-secret-key-that-is-long-and-random-0123456789",
     "ALLOWED_HOSTS": "callcenter.example.com,.callcenter.example.com",
     "FIELD_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+    "METRICS_TOKEN": "a-scrape-token",
 }
 SHOW = (
     "import json, django; django.setup(); from django.conf import settings as s; "
@@ -136,6 +138,7 @@ BAD_STARTS: dict[str, tuple[dict[str, str], str]] = {
     "rate-limit-not-an-integer": ({"API_RATE_LIMIT_PER_SECOND": "lots"}, "API_RATE_LIMIT_PER_SECOND"),
     "key-cache-too-long": ({"API_KEY_CACHE_SECONDS": "3600"}, "API_KEY_CACHE_SECONDS"),
     "negative-hsts": ({**PRODUCTION, "SECURE_HSTS_SECONDS": "-1"}, "SECURE_HSTS_SECONDS"),
+    "production-with-open-metrics": ({**PRODUCTION, "METRICS_TOKEN": ""}, "METRICS_TOKEN"),
 }
 
 

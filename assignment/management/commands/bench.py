@@ -28,8 +28,12 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--url", default="http://127.0.0.1:8000")
-        parser.add_argument("--tenants", type=int, default=10)
+        parser.add_argument(
+            "--url", default="http://127.0.0.1:8000", help="the running web server (default: http://127.0.0.1:8000)"
+        )
+        parser.add_argument(
+            "--tenants", type=int, default=10, help="tenants to spread the load over (created if missing; default 10)"
+        )
         parser.add_argument("--agents", type=int, default=50, help="agents per tenant")
         parser.add_argument("--rate", type=float, default=100.0, help="new calls per second, all tenants together")
         parser.add_argument("--duration", type=float, default=30.0, help="seconds of traffic")

@@ -24,13 +24,16 @@ class Command(BaseCommand):
     help = "Steady live traffic on the demo tenant until stopped (Ctrl-C), for watching the dashboard."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--tenant", default="demo")
-        parser.add_argument("--agents", type=int, default=12)
+        parser.add_argument("--tenant", default="demo", help="slug of the tenant to drive (default: demo)")
+        parser.add_argument("--agents", type=int, default=12, help="simulated agents (default 12)")
         parser.add_argument("--occupancy", type=float, default=0.85, help="target share of agents busy")
         parser.add_argument("--time-scale", type=float, default=10.0, help="simulated seconds per real second")
-        parser.add_argument("--seed", type=int, default=7)
+        parser.add_argument("--seed", type=int, default=7, help="random seed for arrivals and call types")
         parser.add_argument("--wait-for-tenant", type=float, default=60.0, help="seconds to wait for the tenant")
         parser.add_argument("--calls", type=int, default=0, help="stop after this many calls (default: never)")
+        parser.add_argument(
+            "--progress-every", type=float, default=10.0, metavar="SECONDS", help="print progress this often"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         stop = {"now": False}
@@ -68,12 +71,13 @@ class Command(BaseCommand):
             rng = np.random.default_rng(options["seed"])
             call_types = sorted(routing_config().call_types_by_slug.values(), key=lambda c: c.slug)
             sequence = 0
-            next_arrival = time.monotonic()
+            by_status: dict[str, int] = {}
+            next_arrival = last_progress = time.monotonic()
             while not stop["now"] and not (options["calls"] and sequence >= options["calls"]):
                 weights = np.array([c.mix_weight for c in call_types], dtype=float)
                 call_type = call_types[int(rng.choice(len(call_types), p=weights / weights.sum()))]
                 try:
-                    call_create(
+                    created = call_create(
                         phone_number=f"+3469{sequence % 10**8:08d}",
                         call_type=call_type,
                         priority=int(rng.integers(0, 3)),
@@ -81,10 +85,16 @@ class Command(BaseCommand):
                         simulation_run=run,
                         simulation_sequence=sequence,
                     )
+                    by_status[created.call.status] = by_status.get(created.call.status, 0) + 1
                 except Exception as exc:  # keep the demo alive through a passing outage
                     self.stderr.write(f"call not created: {exc}")
                     time.sleep(1)
                 sequence += 1
+                if time.monotonic() - last_progress >= options["progress_every"]:
+                    last_progress = time.monotonic()
+                    counts = ", ".join(f"{n} {status}" for status, n in sorted(by_status.items()))
+                    total = f"/{options['calls']}" if options["calls"] else ""
+                    self.stdout.write(f"demo: {sequence}{total} calls sent ({counts or 'none answered'})")
                 next_arrival += float(rng.exponential(1.0 / rate)) / options["time_scale"]
                 while not stop["now"] and time.monotonic() < next_arrival and sequence != options["calls"]:
                     time.sleep(min(0.2, max(0.0, next_arrival - time.monotonic())))

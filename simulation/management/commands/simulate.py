@@ -27,7 +27,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--calls", type=int, help="calls per run (default 100; 2000 per agent count with --staffing)"
         )
-        parser.add_argument("--agents", type=int, default=20)
+        parser.add_argument("--agents", type=int, default=20, help="simulated agents (default 20)")
         parser.add_argument("--quick", action="store_true", help="a fast smoke run: 60 calls, 10 agents")
         parser.add_argument(
             "--live",
@@ -42,9 +42,15 @@ class Command(BaseCommand):
         )
         parser.add_argument("--rate", type=float, help="arrivals per simulated second (default: 85%% occupancy)")
         parser.add_argument("--time-scale", type=float, default=200.0, help="live: simulated seconds per real second")
-        parser.add_argument("--seed", type=int, default=42)
-        parser.add_argument("--strategy", choices=Strategy.values)
-        parser.add_argument("--duration-model", choices=DurationModel.values)
+        parser.add_argument(
+            "--seed", type=int, default=42, help="random seed: the same seed and settings give the same report"
+        )
+        parser.add_argument(
+            "--strategy", choices=Strategy.values, help="routing strategy for this run (default: the tenant's)"
+        )
+        parser.add_argument(
+            "--duration-model", choices=DurationModel.values, help="call durations for this run (default: the tenant's)"
+        )
         parser.add_argument("--no-wait-limit", action="store_true", help="no abandonment (implied by exponential)")
         parser.add_argument("--tenant", default="sim", help="tenant slug (created if missing)")
         parser.add_argument(

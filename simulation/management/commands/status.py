@@ -14,13 +14,18 @@ class Command(BaseCommand):
     help = "Show the services' health and, per tenant, agents by status, queue depth, active calls and the last run."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--tenant", help="one tenant (default: all)")
+        parser.add_argument("--tenant", help="slug of one tenant (default: every tenant)")
 
     def handle(self, *args: Any, **options: Any) -> None:
         report = health_report()
         self.stdout.write(f"services: {report['status']}")
         for name, check in report["checks"].items():
-            extra = f" ({check.get('error')})" if check["status"] != "up" else f" {check.get('ms', '')} ms"
+            if check["status"] != "up":
+                extra = f" ({check.get('error')})"
+            elif "ms" in check:
+                extra = f" {check['ms']} ms"
+            else:
+                extra = f" ({check['count']} seen, last {check.get('last_seen_seconds_ago', 0)} s ago)"
             self.stdout.write(f"  {name}: {check['status']}{extra}")
         tenants = [tenant_get(slug=options["tenant"])] if options["tenant"] else list(tenant_list())
         for tenant in tenants:

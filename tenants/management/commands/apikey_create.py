@@ -16,8 +16,13 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--tenant", required=True, help="tenant slug")
-        parser.add_argument("--name", default="cli key")
-        parser.add_argument("--scope", choices=ApiKey.Scope.values, default=ApiKey.Scope.WRITE)
+        parser.add_argument("--name", default="cli key", help="a label for the key, shown in the admin")
+        parser.add_argument(
+            "--scope",
+            choices=ApiKey.Scope.values,
+            default=ApiKey.Scope.WRITE,
+            help="read: GET only; write: everything (default)",
+        )
         parser.add_argument("--revoke", metavar="PREFIX", help="revoke the key with this prefix instead")
 
     def handle(self, *args: Any, **options: Any) -> None:

@@ -1,8 +1,7 @@
 from __future__ import annotations
 
-import json
+import os
 import secrets
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -11,11 +10,10 @@ from django.core.management.base import BaseCommand, CommandParser
 from django_tenants.utils import schema_context
 
 from audit.services import Actor
+from tenants.banner import banner_lines, credentials_load, credentials_save
 from tenants.models import Domain, Tenant
 from tenants.selectors import tenant_get
 from tenants.services import apikey_create, tenant_create
-
-CREDENTIALS = Path(settings.BASE_DIR) / ".local" / "demo-credentials.json"
 
 
 class Command(BaseCommand):
@@ -25,12 +23,17 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--slug", default="demo")
-        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--slug", default="demo", help="the demo tenant's slug (default: demo)")
+        parser.add_argument(
+            "--port",
+            type=int,
+            default=int(os.environ.get("PORT") or 8000),
+            help="the web server's port, for the printed URLs (default: $PORT, else 8000)",
+        )
+        parser.add_argument("--quiet", action="store_true", help="set up without printing the logins")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        CREDENTIALS.parent.mkdir(parents=True, exist_ok=True)
-        saved: dict[str, Any] = json.loads(CREDENTIALS.read_text()) if CREDENTIALS.exists() else {}
+        saved = credentials_load()
         public = Tenant.objects.filter(schema_name=settings.PUBLIC_SCHEMA_NAME).first()
         if public is None:
             public = Tenant(schema_name=settings.PUBLIC_SCHEMA_NAME, name="Platform", slug="public")
@@ -62,18 +65,17 @@ class Command(BaseCommand):
                 admin.is_staff = admin.is_superuser = True
                 admin.set_password(saved["admin_password"])
                 admin.save()
-        CREDENTIALS.write_text(json.dumps(saved, indent=2))
-        CREDENTIALS.chmod(0o600)
+        with schema_context(tenant.schema_name):
+            if "supervisor_password" not in saved or not user_model.objects.filter(username="supervisor").exists():
+                from dashboard.services import supervisor_create
 
-        port = options["port"]
-        host = f"{slug}.{settings.TENANT_BASE_DOMAIN}:{port}"
-        self.stdout.write(self.style.SUCCESS("Callcenter is set up."))
-        self.stdout.write(f"  Tenant admin:   http://{host}/admin/   (login admin / {saved['admin_password']})")
-        self.stdout.write(
-            f"  Platform admin: http://localhost:{port}/admin/   (login platform / {saved['platform_password']})"
-        )
-        self.stdout.write(f"  API docs:       http://localhost:{port}/docs")
-        self.stdout.write(f"  API key:        {saved['api_key']}")
-        self.stdout.write(
-            f"  Try:            curl -H 'Authorization: Bearer {saved['api_key']}' http://localhost:{port}/agents"
-        )
+                user_model.objects.filter(username="supervisor").delete()
+                saved["supervisor_password"] = supervisor_create(username="supervisor")[1]
+        saved["slug"] = slug
+        credentials_save(saved)
+        if options["quiet"]:
+            done = f"Callcenter is set up (tenant {slug!r}). `make info` shows the logins."
+            self.stdout.write(self.style.SUCCESS(done))
+            return
+        for line in banner_lines(port=options["port"]):
+            self.stdout.write(line)

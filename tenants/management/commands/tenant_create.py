@@ -14,9 +14,11 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--name", required=True)
-        parser.add_argument("--slug", required=True)
-        parser.add_argument("--admin-username", default="admin")
+        parser.add_argument("--name", required=True, help='display name, e.g. "ACME"')
+        parser.add_argument(
+            "--slug", required=True, help="short id: the schema name and the host <slug>.<TENANT_BASE_DOMAIN>"
+        )
+        parser.add_argument("--admin-username", default="admin", help="the tenant admin's login (default: admin)")
         parser.add_argument("--admin-password", default=None, help="Default: a random one, printed once.")
 
     def handle(self, *args: Any, **options: Any) -> None:

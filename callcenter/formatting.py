@@ -1,0 +1,20 @@
+"""How the admin and the dashboard show figures to a person."""
+
+from __future__ import annotations
+
+NOTHING = "\u2013"  # an en dash: no value
+
+
+def minutes_seconds(seconds: float | None) -> str:
+    """``179.13`` -> ``2:59``; an hour or more -> ``1:02:03``; nothing -> an en dash."""
+    if seconds is None:
+        return NOTHING
+    whole = max(0, int(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def type_label(*, name: str, slug: str) -> str:
+    """A type's display name beside its slug: ``Agente tipo 1 (agente_tipo_1)``."""
+    return f"{name} ({slug})" if name and name != slug else slug
