@@ -60,7 +60,7 @@ class VirtualRunTests:
             assert abs(call.actual_duration_seconds - call.planned_duration_seconds) <= 0.002
             assert abs(call.ended_at - call.expected_end_at) <= 2 * MS
         for agent in Agent.objects.filter(simulated=True):
-            last_end = max(c.ended_at for c in completed if c.agent_id == agent.id)
+            last_end = max(c.ended_at for c in completed if c.agent_id == agent.id and c.ended_at is not None)
             # Idle again exactly when its last wrap-up ended.
             assert agent.status == Agent.Status.AVAILABLE
             assert abs(agent.idle_since - last_end - datetime.timedelta(seconds=30)) <= 2 * MS
