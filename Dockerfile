@@ -1,5 +1,5 @@
 # One image for web, worker and beat.
-FROM python:3.11-slim
+FROM python:3.11.10-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
     DJANGO_SETTINGS_MODULE=callcenter.settings PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus \

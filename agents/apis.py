@@ -20,7 +20,7 @@ from callcenter.pagination import PageParams, Pagination, page_parameters, pagin
 class AgentOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
     id = serializers.UUIDField()
     name = serializers.CharField()
-    agent_type: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    agent_type = serializers.CharField(source="agent_type.slug", help_text="The agent type's slug.")
     status = serializers.ChoiceField(choices=Agent.Status.choices)
     idle_since = serializers.DateTimeField(allow_null=True)
     wrap_up_ends_at = serializers.DateTimeField(allow_null=True)

@@ -13,8 +13,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit.selectors import audit_get, audit_list
-from callcenter.api import StrictSerializer, not_found, query_params
-from callcenter.pagination import Pagination
+from callcenter.api import not_found, query_params
+from callcenter.pagination import PageParams, Pagination, page_parameters, paginated
 
 
 class AuditEntryOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
@@ -29,13 +29,11 @@ class AuditEntryOutputSerializer(serializers.Serializer):  # type: ignore[type-a
 
 
 class AuditListApi(APIView):
-    class FilterSerializer(StrictSerializer):
+    class FilterSerializer(PageParams):
         actor = serializers.CharField(required=False, max_length=150)
         action = serializers.CharField(required=False, max_length=64)
         object_type = serializers.CharField(required=False, max_length=64)
         object_id = serializers.CharField(required=False, max_length=64)
-        page = serializers.IntegerField(required=False, min_value=1)
-        page_size = serializers.IntegerField(required=False, min_value=1, max_value=500)
 
     @extend_schema(
         operation_id="audit_list",
@@ -45,10 +43,9 @@ class AuditListApi(APIView):
             OpenApiParameter("action", str, description="prefix: agent., config., apikey."),
             OpenApiParameter("object_type", str),
             OpenApiParameter("object_id", str),
-            OpenApiParameter("page", int),
-            OpenApiParameter("page_size", int),
+            *page_parameters(),
         ],
-        responses={200: AuditEntryOutputSerializer(many=True)},
+        responses={200: paginated(AuditEntryOutputSerializer, name="AuditEntryPage")},
     )
     def get(self, request: Request) -> Response:
         filters = query_params(AuditListApi.FilterSerializer, request)

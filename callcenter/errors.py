@@ -66,8 +66,11 @@ class ApplicationError(Exception):
 def problem_body(
     *, status: int, code: str, detail: str, instance: str = "", errors: list[dict[str, str]] | None = None
 ) -> dict[str, Any]:
+    from callcenter.logging import request_id_var
+    from callcenter.problems import problem_type
+
     body: dict[str, Any] = {
-        "type": f"urn:callcenter:problem:{code}",
+        "type": problem_type(code),
         "title": _TITLES.get(status, "Error"),
         "status": status,
         "detail": detail,
@@ -75,6 +78,9 @@ def problem_body(
     }
     if instance:
         body["instance"] = instance
+    request_id = request_id_var.get()
+    if request_id != "-":
+        body["request_id"] = request_id  # the X-Request-ID header, for a support ticket or the logs
     if errors:
         body["errors"] = errors
     return body

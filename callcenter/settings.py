@@ -157,6 +157,11 @@ if testing.under_pytest() and "TEST_DATABASE_NAME" not in os.environ:
     os.environ["TEST_DATABASE_NAME"] = f"test_callcenter_{_slot}"
     REDIS_URL = testing.redis_url_with_db(REDIS_URL, 8 + _slot)
 _database["TEST"] = {"NAME": env_str("TEST_DATABASE_NAME", "test_callcenter")}
+# The assignment engine's Redis: REDIS_URL by default. ENGINE_REDIS_CLUSTER=true makes it a Redis
+# Cluster (any node's URL); the cache and the Celery broker then stay on REDIS_URL, a plain Redis
+# (neither django-redis nor Celery's Redis transport speaks the cluster protocol). See docs/scaling.md.
+ENGINE_REDIS_URL = env_url("ENGINE_REDIS_URL", REDIS_URL, schemes=("redis", "rediss", "unix"))
+ENGINE_REDIS_CLUSTER = env_bool("ENGINE_REDIS_CLUSTER", False)
 # Socket timeouts keep a dead Redis from hanging a request: the engine fails fast, the client gets 503.
 REDIS_SOCKET_TIMEOUT = env_float("REDIS_SOCKET_TIMEOUT", 2.0, minimum=0.05)
 
@@ -219,6 +224,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["callcenter.parsers.JsonParser"],
     "DEFAULT_SCHEMA_CLASS": "callcenter.api.AutoSchema",
     "EXCEPTION_HANDLER": "callcenter.errors.problem_exception_handler",
+    "DEFAULT_METADATA_CLASS": "callcenter.metadata.Metadata",
     "UNAUTHENTICATED_USER": None,
 }
 
@@ -233,13 +239,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
     "COMPONENT_SPLIT_REQUEST": True,
-    "APPEND_COMPONENTS": {
-        "securitySchemes": {
-            "ApiKeyBearer": {"type": "http", "scheme": "bearer"},
-            "ApiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
-        }
+    # The API key's two security schemes come from callcenter.api.ApiKeyAuthenticationScheme.
+    "ENUM_NAME_OVERRIDES": {
+        "AgentStatusEnum": "agents.models.Agent.Status",
+        "CallStatusEnum": "calls.models.Call.Status",
     },
-    "SECURITY": [{"ApiKeyBearer": []}, {"ApiKeyHeader": []}],
     # Swagger UI and ReDoc come from drf-spectacular-sidecar (pinned, served by WhiteNoise): /docs
     # and /redoc load nothing from another host.
     "SWAGGER_UI_DIST": "SIDECAR",

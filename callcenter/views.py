@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from callcenter.errors import unauthorized
 
@@ -30,3 +30,35 @@ def health(request: HttpRequest) -> JsonResponse:
 def health_live(request: HttpRequest) -> JsonResponse:
     """Liveness, no auth: the process answers. Checks nothing else on purpose."""
     return JsonResponse({"status": "ok"})
+
+
+def root(request: HttpRequest) -> JsonResponse:
+    """``GET /``: what this service is and where its documentation lives."""
+    from django.conf import settings
+
+    spectacular = settings.SPECTACULAR_SETTINGS
+    return JsonResponse(
+        {
+            "name": spectacular["TITLE"],
+            "version": spectacular["VERSION"],
+            "description": spectacular["DESCRIPTION"],
+            "links": {
+                "docs": "/docs",
+                "redoc": "/redoc",
+                "schema": "/schema",
+                "problems": "/problems",
+                "health": "/health",
+                "admin": "/admin/",
+            },
+        }
+    )
+
+
+def problems(request: HttpRequest) -> HttpResponse:
+    """``GET /problems``: every problem ``code`` the API answers with, and what it means."""
+    from django.shortcuts import render
+
+    from callcenter.problems import PROBLEMS
+
+    rows = [{"code": code, "status": status, "meaning": meaning} for code, (status, meaning) in PROBLEMS.items()]
+    return render(request, "problems.html", {"problems": sorted(rows, key=lambda row: (row["status"], row["code"]))})

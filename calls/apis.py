@@ -24,7 +24,7 @@ RETRY_AFTER_SECONDS = 5
 class CallOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
     id = serializers.UUIDField()
     phone_number = serializers.SerializerMethodField()
-    call_type: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    call_type = serializers.CharField(source="call_type.slug", help_text="The call type's slug.")
     priority = serializers.IntegerField()
     external_id = serializers.CharField(allow_null=True)
     status = serializers.ChoiceField(choices=Call.Status.choices)
@@ -61,6 +61,8 @@ _CREATE_STATUS: dict[str, int] = {
 
 
 class CallCreateApi(APIView):
+    problem_statuses = {"POST": {422}}
+
     class InputSerializer(StrictSerializer):
         phone_number = serializers.CharField(max_length=32)
         call_type = serializers.CharField(max_length=50)
@@ -75,7 +77,26 @@ class CallCreateApi(APIView):
             "SATURATED (and Retry-After) when the queue is full. The body is the call in every case. "
             "Send an `Idempotency-Key` header (or an `external_id`) to make retries safe."
         ),
-        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)],
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                str,
+                OpenApiParameter.HEADER,
+                required=False,
+                description=(
+                    "1-255 characters of your choosing, e.g. your own call id. A retry with the same key "
+                    "returns the first call with its original status and `Idempotent-Replayed: true`; the "
+                    "same key with another body is a 422 `idempotency_key_reused`."
+                ),
+            ),
+            OpenApiParameter(
+                "Idempotent-Replayed",
+                str,
+                OpenApiParameter.HEADER,
+                response=[201, 202, 503],
+                description="`true` when this answer replays an earlier request with the same key.",
+            ),
+        ],
         request=InputSerializer,
         responses={
             201: CallOutputSerializer,

@@ -16,7 +16,6 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from django.db import connection, connections
@@ -171,23 +170,17 @@ class WorkerProcess:
 
 
 def service_env() -> dict[str, str]:
-    """The environment for a process of the product (worker, web server) started by a test: this
-    run's test database and Redis database, without the variables that make settings claim a slot."""
+    """The environment for a process of the product started by a test: this run's test database
+    and Redis database, without the variables that make settings claim a slot."""
     from django.conf import settings
 
-    database = settings.DATABASES["default"]
-    credentials = quote(database["USER"] or "", safe="")
-    if database["PASSWORD"]:
-        credentials += ":" + quote(database["PASSWORD"], safe="")
-    host = database["HOST"] or "127.0.0.1"
-    # A unix-socket host (embedded Postgres) goes percent-encoded in the host part.
-    where = quote(host, safe="") if host.startswith("/") else f"{host}:{database['PORT'] or 5432}"
-    netloc = f"{credentials}@{where}"
+    from tests.processes import database_url
+
     env = {name: value for name, value in os.environ.items() if name not in ("PYTEST_VERSION", "PYTEST_CURRENT_TEST")}
     env.update(
         DJANGO_SETTINGS_MODULE="callcenter.settings",
-        DATABASE_URL=f"postgres://{netloc}/{database['NAME']}",
-        TEST_DATABASE_NAME=database["NAME"],
+        DATABASE_URL=database_url(),
+        TEST_DATABASE_NAME=settings.DATABASES["default"]["NAME"],
         REDIS_URL=settings.REDIS_URL,
     )
     return env
@@ -231,69 +224,14 @@ def celery_worker(alpha: TenantFixture, tmp_path: Path) -> Iterator[WorkerProces
         log.close()
 
 
-@dataclass
-class WebServer:
-    url: str
-    port: int
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    def log(self) -> str:
-        return self.log_path.read_text()[-3000:]
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
-def web_server(alpha: TenantFixture, tmp_path: Path) -> Iterator[WebServer]:
+def web_server(alpha: TenantFixture, tmp_path: Path) -> Iterator[object]:
     """gunicorn serving this run's test database as production does (DEBUG off, static files from
     the collected STATIC_ROOT through WhiteNoise), on a free loopback port."""
-    import urllib.request
+    from tests.processes import start_web
 
-    from cryptography.fernet import Fernet
-    from django.conf import settings
-
-    port = _free_port()
-    env = service_env()
-    env.update(
-        DEBUG="false",
-        SECRET_KEY=Fernet.generate_key().decode() * 2,
-        # A production key first; the development key after it still reads what the tests wrote.
-        FIELD_ENCRYPTION_KEY=f"{Fernet.generate_key().decode()},{settings.FIELD_ENCRYPTION_KEY}",
-        ALLOWED_HOSTS="localhost,.localhost,127.0.0.1",
-        STATIC_ROOT=str(settings.STATIC_ROOT),
-        METRICS_TOKEN="test-metrics-token",
-    )
-    log_path = tmp_path / "web.log"
-    log = log_path.open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "callcenter.wsgi:application", "--bind", f"127.0.0.1:{port}",
-         "--workers", "1", "--threads", "4"],
-        cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    server = WebServer(url=f"http://localhost:{port}", port=port, process=process, log_path=log_path)
+    server = start_web(tmp_path, workers=1)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert process.poll() is None, server.log()
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/live", timeout=2):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, "the web server did not answer within 30 s"
-                time.sleep(0.2)
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+        server.stop()

@@ -85,6 +85,8 @@ def child_env(**overrides: str) -> dict[str, str]:
         DB_CONNECT_TIMEOUT="2",
         REDIS_SOCKET_TIMEOUT="1.0",
         SECURE_HSTS_SECONDS="0",
+        # Production refuses to serve /metrics without a token.
+        METRICS_TOKEN="fault-tests-metrics-token",
         LOG_LEVEL="WARNING",
         PYTHONUNBUFFERED="1",
     )

@@ -113,9 +113,9 @@ class ApiDocsInBrowserTests:
     def test_swagger_ui_renders_every_operation_offline(self, alpha, web_server, chromium, tmp_path):
         visit = Visit()
         page = _offline_page(chromium, visit)
-        expected = _operations_in_schema(web_server.url)
+        expected = _operations_in_schema(f"http://localhost:{web_server.port}")
 
-        page.goto(f"{web_server.url}/docs")
+        page.goto(f"http://localhost:{web_server.port}/docs")
         page.wait_for_selector(".opblock", timeout=30_000)
         rendered = page.locator(".opblock").count()
 
@@ -129,9 +129,9 @@ class ApiDocsInBrowserTests:
     def test_redoc_renders_every_operation_offline(self, alpha, web_server, chromium, tmp_path):
         visit = Visit()
         page = _offline_page(chromium, visit)
-        expected = _operations_in_schema(web_server.url)
+        expected = _operations_in_schema(f"http://localhost:{web_server.port}")
 
-        page.goto(f"{web_server.url}/redoc")
+        page.goto(f"http://localhost:{web_server.port}/redoc")
         page.wait_for_selector("[data-section-id^='operation/']", timeout=30_000)
         rendered = page.locator("[data-section-id^='operation/']").count()
 

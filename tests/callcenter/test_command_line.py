@@ -143,3 +143,25 @@ class RoutineTaskLogTests:
 
         assert RoutineTaskFilter().filter(record) is True
         assert record.levelname == "INFO"
+
+
+class HeartbeatCheckTests:
+    def test_it_passes_on_a_fresh_heartbeat_of_this_host_and_fails_without(self):
+        import socket
+        import time
+
+        from django.core.management.base import CommandError
+
+        from assignment import engine
+
+        engine.client().delete(engine.keys.HEARTBEATS)
+        with pytest.raises(CommandError, match="No beat heartbeat"):
+            call_command("heartbeat_check", "beat", stdout=StringIO())
+
+        engine.heartbeat_write(process=f"beat:{socket.gethostname()}", now=time.time())
+        out = StringIO()
+        call_command("heartbeat_check", "beat", stdout=out)
+
+        assert socket.gethostname() in out.getvalue()
+        with pytest.raises(CommandError):
+            call_command("heartbeat_check", "worker", stdout=StringIO())

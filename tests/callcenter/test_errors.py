@@ -13,6 +13,7 @@ from django.test import Client
 from django_tenants.utils import schema_context
 
 from agents.models import Agent
+from callcenter.problems import PROBLEMS
 from tests.helpers import ApiClient, assert_problem
 
 BASE_DIR = Path(__file__).resolve().parents[2]
@@ -23,8 +24,8 @@ def _problem(response, status: int, code: str) -> dict:
     body = assert_problem(response, status, code)
     assert response["Content-Type"] == "application/problem+json"
     assert body["instance"] == response.wsgi_request.path
-    assert body["type"] == f"urn:callcenter:problem:{code}"
-    assert response["X-Request-ID"]
+    assert body["type"] == f"/problems#{code}" and code in PROBLEMS
+    assert response["X-Request-ID"] and body["request_id"] == response["X-Request-ID"]
     return body
 
 

@@ -323,17 +323,40 @@ class DeployConfigTests:
             assert "4 rules found" in result.stdout
 
     def test_the_compose_file_wires_the_whole_stack(self) -> None:
-        compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+        text = (ROOT / "docker-compose.yml").read_text()
+        compose = yaml.safe_load(text)
         services = compose["services"]
-        assert {"postgres", "redis", "web", "worker", "beat", "prometheus", "grafana"} <= set(services)
-        for name in ("postgres", "redis", "web", "worker", "prometheus", "grafana"):
-            assert "healthcheck" in services[name], name
+        assert {"postgres", "redis", "web", "worker", "beat", "prometheus", "grafana", "bootstrap"} <= set(services)
         for name, service in services.items():
+            if service.get("restart") != "no":
+                assert "healthcheck" in service, name
             for volume in service.get("volumes", []):
                 source = volume.split(":")[0]
                 if source.startswith("./"):
                     assert (ROOT / source).exists(), (name, source)
+        assert "/health" in " ".join(services["web"]["healthcheck"]["test"])
+        assert "/schema" not in " ".join(services["web"]["healthcheck"]["test"])
+        assert services["beat"]["healthcheck"]["test"][-2:] == ["heartbeat_check", "beat"]
+        assert services["worker"]["healthcheck"]["test"][-2:] == ["heartbeat_check", "worker"]
+        assert services["bootstrap"]["command"] == ["python", "manage.py", "bootstrap"]
+        assert services["bootstrap"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
         command = ["docker-compose", "config", "-q"] if shutil.which("docker-compose") else None
         if command:
             result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
             assert result.returncode == 0, result.stderr
+
+    def test_the_compose_file_pins_images_and_has_no_default_secret(self) -> None:
+        text = (ROOT / "docker-compose.yml").read_text()
+        services = yaml.safe_load(text)["services"]
+        for name, service in services.items():
+            if "image" in service and "build" not in service:
+                tag = service["image"].rpartition(":")[2]
+                assert re.match(r"v?\d+\.\d+", tag), (name, service["image"])  # a release: not latest, not 16
+        for secret in ("SECRET_KEY", "FIELD_ENCRYPTION_KEY", "METRICS_TOKEN", "POSTGRES_PASSWORD",
+                       "GRAFANA_ADMIN_PASSWORD", "PLATFORM_ADMIN_PASSWORD"):  # fmt: skip
+            assert f"${{{secret}:?" in text, secret
+            assert f"${{{secret}:-" not in text, secret
+        assert services["web"]["environment"]["DEBUG"] == "false"
+        dockerfile = (ROOT / "Dockerfile").read_text()
+        assert re.search(r"^FROM python:3\.11\.\d+-slim", dockerfile, re.M)
+        assert "collectstatic" in dockerfile
