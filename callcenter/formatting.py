@@ -18,3 +18,8 @@ def minutes_seconds(seconds: float | None) -> str:
 def type_label(*, name: str, slug: str) -> str:
     """A type's display name beside its slug: ``Agente tipo 1 (agente_tipo_1)``."""
     return f"{name} ({slug})" if name and name != slug else slug
+
+
+def count_noun(count: int, singular: str, plural: str | None = None) -> str:
+    """``1, "run"`` -> ``1 run``; ``3, "run"`` -> ``3 runs``."""
+    return f"{count} {singular if count == 1 else plural or singular + 's'}"

@@ -79,8 +79,15 @@ def _restore(*, directory: Path, replace: bool) -> Tenant:
     from assignment.services.recovery import engine_rebuild
     from tenants.services import tenant_delete
 
-    public = json.loads((directory / "tenant.json").read_text())
-    if public.get("format") != FORMAT_VERSION:
+    if not (directory / "tenant.json").is_file() or not (directory / "schema.dump").is_file():
+        raise ApplicationError(
+            code="backup_unreadable", message=f"{directory} is not a tenant backup (no tenant.json and schema.dump)."
+        )
+    try:
+        public = json.loads((directory / "tenant.json").read_text())
+    except (OSError, ValueError):
+        public = {}
+    if not isinstance(public, dict) or public.get("format") != FORMAT_VERSION:
         raise ApplicationError(code="backup_unreadable", message="Not a tenant backup of this version.")
     meta = public["tenant"]
     existing = Tenant.objects.filter(slug=meta["slug"]).first()

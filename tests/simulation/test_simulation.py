@@ -6,6 +6,8 @@ from __future__ import annotations
 import contextlib
 import datetime
 import json
+import subprocess
+import sys
 import time
 from io import StringIO
 
@@ -25,6 +27,7 @@ from simulation.models import SimulationRun
 from simulation.runner import SimulationOptions, build_report, run_simulation
 from simulation.services import SIMULATOR
 from simulation.tasks import complete_simulated_call
+from tests.conftest import BASE_DIR, service_env
 from tests.factories import make_agent
 
 
@@ -217,3 +220,51 @@ class DemoAndStatusCommandTests:
         text = out.getvalue()
         assert "database: up" in text and "redis: up" in text
         assert "alpha: AVAILABLE 1" in text and "queue 0" in text
+
+
+class CommandMistakeTests:
+    """A wrong tenant or a refused answer ends a command with one line and exit code 1 (a CommandError)."""
+
+    def test_demo_says_it_waits_then_fails_on_an_unknown_tenant(self) -> None:
+        out = StringIO()
+        with pytest.raises(CommandError, match="No tenant 'nope'; run `manage"):
+            call_command("demo", "--tenant", "nope", "--calls", "1", "--wait-for-tenant", "1", stdout=out)
+        assert "Waiting up to 1 s for tenant 'nope'" in out.getvalue()
+
+    def test_status_fails_on_an_unknown_tenant_before_checking_the_services(self) -> None:
+        out = StringIO()
+        with pytest.raises(CommandError, match="No tenant 'nope'"):
+            call_command("status", "--tenant", "nope", stdout=out)
+        assert "services:" not in out.getvalue()
+
+    def test_simulate_refuses_an_invalid_slug_in_one_line(self) -> None:
+        with pytest.raises(CommandError, match="slug must be 2-41 characters"):
+            call_command("simulate", "--quick", "--tenant", "nope-missing", stdout=StringIO())
+
+    def test_simulate_s_help_names_its_default_tenant(self) -> None:
+        from django.core.management import load_command_class
+
+        help_text = load_command_class("simulation", "simulate").create_parser("manage.py", "simulate").format_help()
+        assert "default: sim" in " ".join(help_text.split())
+
+    def test_cleanup_takes_no_answer_as_no_and_says_what_it_removed_in_words(self, alpha) -> None:
+        with schema_context(alpha.schema_name):
+            run_simulation(SimulationOptions(calls=5, agents=2, time_scale=5000, seed=1, inline_completion=True))
+
+        # No terminal on stdin: the prompt reads end-of-file.
+        result = subprocess.run(
+            [sys.executable, "manage.py", "cleanup", "--tenant", "alpha"],
+            cwd=BASE_DIR,
+            env=service_env(),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert "Traceback" not in result.stderr and "Cancelled; nothing removed" in result.stderr
+        with schema_context(alpha.schema_name):
+            assert SimulationRun.objects.count() == 1
+        out = StringIO()
+        call_command("cleanup", "--tenant", "alpha", "--yes", stdout=out)
+        assert "Removed 1 simulation run, 5 simulated calls and 2 simulated agents." in out.getvalue()

@@ -61,5 +61,10 @@ class TenantBackupTests:
     def test_it_refuses_an_unknown_tenant_or_directory(self, alpha, tmp_path: Path) -> None:
         with pytest.raises(CommandError, match="No tenant"):
             call_command("tenant_backup", str(tmp_path / "x"), "--tenant", "nobody")
-        with pytest.raises((CommandError, FileNotFoundError)):
+        with pytest.raises(CommandError, match="missing is not a tenant backup"):
             call_command("tenant_backup", str(tmp_path / "missing"), "--restore")
+        (tmp_path / "junk").mkdir()
+        (tmp_path / "junk" / "tenant.json").write_text("not json")
+        (tmp_path / "junk" / "schema.dump").write_text("")
+        with pytest.raises(CommandError, match="Not a tenant backup of this version"):
+            call_command("tenant_backup", str(tmp_path / "junk"), "--restore")

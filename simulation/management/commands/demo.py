@@ -6,7 +6,7 @@ from types import FrameType
 from typing import Any
 
 import numpy as np
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import close_old_connections
 from django.utils import timezone
 from django_tenants.utils import schema_context
@@ -25,14 +25,30 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--tenant", default="demo", help="slug of the tenant to drive (default: demo)")
-        parser.add_argument("--agents", type=int, default=12, help="simulated agents (default 12)")
-        parser.add_argument("--occupancy", type=float, default=0.85, help="target share of agents busy")
-        parser.add_argument("--time-scale", type=float, default=10.0, help="simulated seconds per real second")
-        parser.add_argument("--seed", type=int, default=7, help="random seed for arrivals and call types")
-        parser.add_argument("--wait-for-tenant", type=float, default=60.0, help="seconds to wait for the tenant")
+        parser.add_argument("--agents", type=int, default=12, help="simulated agents (default %(default)s)")
+        parser.add_argument(
+            "--occupancy", type=float, default=0.85, help="target share of agents busy (default %(default)s)"
+        )
+        parser.add_argument(
+            "--time-scale", type=float, default=10.0, help="simulated seconds per real second (default %(default)s)"
+        )
+        parser.add_argument(
+            "--seed", type=int, default=7, help="random seed for arrivals and call types (default %(default)s)"
+        )
+        parser.add_argument(
+            "--wait-for-tenant",
+            type=float,
+            default=60.0,
+            metavar="SECONDS",
+            help="wait this long for the tenant to exist (default %(default)s)",
+        )
         parser.add_argument("--calls", type=int, default=0, help="stop after this many calls (default: never)")
         parser.add_argument(
-            "--progress-every", type=float, default=10.0, metavar="SECONDS", help="print progress this often"
+            "--progress-every",
+            type=float,
+            default=10.0,
+            metavar="SECONDS",
+            help="print progress this often (default %(default)s)",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -45,12 +61,16 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, request_stop)
         deadline = time.monotonic() + options["wait_for_tenant"]
         tenant = tenant_get(slug=options["tenant"])
+        if tenant is None and options["wait_for_tenant"] > 0:
+            self.stdout.write(
+                f"Waiting up to {options['wait_for_tenant']:g} s for tenant {options['tenant']!r} "
+                "(`make run` creates demo)..."
+            )
         while tenant is None and time.monotonic() < deadline and not stop["now"]:
             time.sleep(1)
             tenant = tenant_get(slug=options["tenant"])
         if tenant is None:
-            self.stderr.write(f"No tenant {options['tenant']!r}; run `manage.py demo_setup` first.")
-            return
+            raise CommandError(f"No tenant {options['tenant']!r}; run `manage.py demo_setup` first.")
         with schema_context(tenant.schema_name):
             agents = ensure_agents(options["agents"])
             ensure_agents_available(agents)

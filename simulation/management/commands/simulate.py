@@ -27,7 +27,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--calls", type=int, help="calls per run (default 100; 2000 per agent count with --staffing)"
         )
-        parser.add_argument("--agents", type=int, default=20, help="simulated agents (default 20)")
+        parser.add_argument("--agents", type=int, default=20, help="simulated agents (default %(default)s)")
         parser.add_argument("--quick", action="store_true", help="a fast smoke run: 60 calls, 10 agents")
         parser.add_argument(
             "--live",
@@ -41,9 +41,17 @@ class Command(BaseCommand):
             help="live: keep the arrival rate up for this long (real minutes)",
         )
         parser.add_argument("--rate", type=float, help="arrivals per simulated second (default: 85%% occupancy)")
-        parser.add_argument("--time-scale", type=float, default=200.0, help="live: simulated seconds per real second")
         parser.add_argument(
-            "--seed", type=int, default=42, help="random seed: the same seed and settings give the same report"
+            "--time-scale",
+            type=float,
+            default=200.0,
+            help="live: simulated seconds per real second (default %(default)s)",
+        )
+        parser.add_argument(
+            "--seed",
+            type=int,
+            default=42,
+            help="random seed: the same seed and settings give the same report (default %(default)s)",
         )
         parser.add_argument(
             "--strategy", choices=Strategy.values, help="routing strategy for this run (default: the tenant's)"
@@ -52,7 +60,12 @@ class Command(BaseCommand):
             "--duration-model", choices=DurationModel.values, help="call durations for this run (default: the tenant's)"
         )
         parser.add_argument("--no-wait-limit", action="store_true", help="no abandonment (implied by exponential)")
-        parser.add_argument("--tenant", default="sim", help="tenant slug (created if missing)")
+        parser.add_argument(
+            "--tenant",
+            default="sim",
+            help="slug of the tenant to simulate on (default: %(default)s, a tenant for simulations); a tenant "
+            "that does not exist is created, with the default configuration",
+        )
         parser.add_argument(
             "--inline", action="store_true", help="live: complete calls in this process, not through Celery"
         )
@@ -64,15 +77,21 @@ class Command(BaseCommand):
         )
         parser.add_argument("--plot", metavar="FILE.png", help="with --staffing: draw the staffing chart here")
         parser.add_argument(
-            "--target", type=float, default=0.8, help="with --staffing: service-level target (share answered in time)"
+            "--target",
+            type=float,
+            default=0.8,
+            help="with --staffing: service-level target, the share answered in time (default %(default)s)",
         )
         parser.add_argument("--json", dest="json_file", help="write the full report here")
 
     def handle(self, *args: Any, **options: Any) -> None:
         tenant = tenant_get(slug=options["tenant"])
         if tenant is None:
-            self.stdout.write(f"Creating tenant {options['tenant']!r} for the simulation.")
-            tenant = tenant_create(name=f"Simulation {options['tenant']}", slug=options["tenant"]).tenant
+            self.stdout.write(f"No tenant {options['tenant']!r}: creating it for the simulation.")
+            try:
+                tenant = tenant_create(name=f"Simulation {options['tenant']}", slug=options["tenant"]).tenant
+            except ApplicationError as error:
+                raise CommandError(error.message) from error
         quick = options["quick"]
         live = options["live"] or bool(options["stress"]) or options["inline"]
         simulation = SimulationOptions(

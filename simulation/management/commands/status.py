@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django_tenants.utils import schema_context
 
 from callcenter.health import health_report
@@ -17,6 +17,10 @@ class Command(BaseCommand):
         parser.add_argument("--tenant", help="slug of one tenant (default: every tenant)")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        tenant = tenant_get(slug=options["tenant"]) if options["tenant"] else None
+        if options["tenant"] and tenant is None:
+            raise CommandError(f"No tenant {options['tenant']!r}.")
+        tenants = [tenant] if tenant else list(tenant_list())
         report = health_report()
         self.stdout.write(f"services: {report['status']}")
         for name, check in report["checks"].items():
@@ -27,11 +31,7 @@ class Command(BaseCommand):
             else:
                 extra = f" ({check['count']} seen, last {check.get('last_seen_seconds_ago', 0)} s ago)"
             self.stdout.write(f"  {name}: {check['status']}{extra}")
-        tenants = [tenant_get(slug=options["tenant"])] if options["tenant"] else list(tenant_list())
         for tenant in tenants:
-            if tenant is None:
-                self.stderr.write(f"No tenant {options['tenant']!r}.")
-                continue
             with schema_context(tenant.schema_name):
                 status = tenant_status()
             agents = ", ".join(f"{k} {v}" for k, v in status["agents"].items() if v) or "no agents"

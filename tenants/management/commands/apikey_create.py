@@ -16,7 +16,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--tenant", required=True, help="tenant slug")
-        parser.add_argument("--name", default="cli key", help="a label for the key, shown in the admin")
+        parser.add_argument(
+            "--name", default="cli key", help="a label for the key, shown in the admin (default: %(default)s)"
+        )
         parser.add_argument(
             "--scope",
             choices=ApiKey.Scope.values,

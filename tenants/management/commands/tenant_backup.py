@@ -18,7 +18,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("directory", help="where the backup is written, or read from with --restore")
-        parser.add_argument("--tenant", help="slug of the tenant to back up")
+        parser.add_argument(
+            "--tenant", help="slug of the tenant to back up (required to back up; a restore takes it from the backup)"
+        )
         parser.add_argument("--restore", action="store_true", help="restore the backup in DIRECTORY")
         parser.add_argument("--replace", action="store_true", help="with --restore: drop the tenant if it exists")
 
