@@ -6,6 +6,8 @@ import logging
 
 from celery import shared_task
 from django.core.cache import cache
+from django.db import ProgrammingError, connection
+from django.db.migrations.executor import MigrationExecutor
 from django_tenants.utils import schema_context
 
 from assignment.services.identity import ForeignEngine
@@ -38,9 +40,22 @@ def sweep_tenant_task(schema_name: str) -> None:
                 report = sweep_tenant()
             except ForeignEngine:
                 return  # logged with the reason; nothing of another deployment is touched
+            except ProgrammingError:
+                if not _migrations_pending():
+                    raise
+                # A tenant whose schema is still being created or migrated (tenant_create, migrate_schemas):
+                # its tables are not all there yet; the next second's sweep gets it once they are.
+                logger.debug("sweep: %s skipped, its schema is not fully migrated yet", schema_name)
+                return
 
             if report.abandoned or report.wrap_ups_ended or report.paired or report.rebuilt or report.overdue_completed:
                 logger.info("sweep: %s", report)
     finally:
         tenant_var.reset(token)
         cache.delete(lock)
+
+
+def _migrations_pending() -> bool:
+    """Whether the current schema lacks migrations (read only after an error: loading the graph is slow)."""
+    executor = MigrationExecutor(connection)
+    return bool(executor.migration_plan(executor.loader.graph.leaf_nodes()))

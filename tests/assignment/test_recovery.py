@@ -164,3 +164,33 @@ class ReconcileCommandTests:
         with pytest.raises(CommandError):
             call_command("reconcile", "--tenant", "alpha", "--check", stdout=StringIO())
         assert engine_drift()
+
+
+class HalfMigratedTenantSweepTests:
+    def test_the_sweep_skips_a_tenant_whose_schema_is_still_being_migrated(self, alpha, caplog) -> None:
+        import logging
+
+        from assignment.tasks import _migrations_pending, sweep_tenant_task
+        from tenants.models import Tenant
+
+        # What the sweep sees while tenant_create migrates: the tenant's row, a schema without its tables.
+        tenant = Tenant(name="Half", slug="half", schema_name="half")
+        tenant.auto_create_schema = False
+        tenant.save()
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute('CREATE SCHEMA "half"')
+            with caplog.at_level(logging.DEBUG, logger="assignment.tasks"):
+                sweep_tenant_task("half")
+            with schema_context("half"):
+                assert _migrations_pending() is True
+            assert "half skipped, its schema is not fully migrated yet" in caplog.text
+            assert not [record for record in caplog.records if record.levelno >= logging.WARNING]
+        finally:
+            tenant.delete(force_drop=True)
+            engine.forget_tenant(schema_name="half")
+
+    def test_a_fully_migrated_tenant_is_not_taken_for_one_in_progress(self, in_alpha) -> None:
+        from assignment.tasks import _migrations_pending
+
+        assert _migrations_pending() is False  # so a database error of a ready tenant is still raised
