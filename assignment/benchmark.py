@@ -228,14 +228,18 @@ def summarize(results: Results, wall_seconds: float) -> dict[str, Any]:
     }
 
 
-def engine_microbench(*, iterations: int, schema_name: str = "bench_engine") -> dict[str, Any]:
-    """The Redis claim alone: claim + release of one agent, ``iterations`` times, through redis-py."""
+def engine_microbench(
+    *, iterations: int, schema_name: str = "bench_engine", progress: Callable[[str], None] | None = None
+) -> dict[str, Any]:
+    """The Redis claim alone: claim + release of one agent, ``iterations`` times, through redis-py.
+    ``progress`` gets a line every 5 s and one at the end."""
     from assignment import engine
 
     engine.forget_tenant(schema_name=schema_name)
     agents = [(f"agent-{n:04d}", 1, 1000 + n) for n in range(50)]
     engine.rebuild(schema_name=schema_name, state=engine.RebuildInput(agents, [], [], []), epoch="bench", type_ids=(1,))
     claim_ms: list[float] = []
+    last_report = time.perf_counter()
     for n in range(iterations):
         started = time.perf_counter()
         result = engine.claim(
@@ -257,5 +261,8 @@ def engine_microbench(*, iterations: int, schema_name: str = "bench_engine") -> 
             expected_call_id=f"call-{n}",
             type_ids=(1,),
         )
+        if progress and (n + 1 == iterations or time.perf_counter() - last_report >= 5):
+            last_report = time.perf_counter()
+            progress(f"  {n + 1}/{iterations} claims")
     engine.forget_tenant(schema_name=schema_name)
     return {"claim_ms": percentiles(claim_ms), "mean_claim_ms": round(statistics.fmean(claim_ms), 4)}

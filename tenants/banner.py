@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.core.management.base import CommandParser
 
 CREDENTIALS = Path(settings.BASE_DIR) / ".local" / "demo-credentials.json"
 
@@ -24,10 +25,21 @@ def credentials_save(saved: dict[str, Any]) -> None:
     CREDENTIALS.chmod(0o600)
 
 
-def web_port() -> int:
-    """The web server's port: ``$WEB_PORT``, else ``$PORT``, else the port of the last `make run`,
-    else 8000."""
-    return int(os.environ.get("WEB_PORT") or os.environ.get("PORT") or credentials_load().get("port") or 8000)
+def web_port(port: int | None = None) -> int:
+    """The web server's port for every address a command prints: ``port`` (a command's ``--port``),
+    else ``$WEB_PORT``, else ``$PORT``, else the port of the last `make run`, else 8000."""
+    return int(port or os.environ.get("WEB_PORT") or os.environ.get("PORT") or credentials_load().get("port") or 8000)
+
+
+def add_port_argument(parser: CommandParser) -> None:
+    """``--port`` of every command that prints an address of the web server (see ``web_port``)."""
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help="the web server's port in the addresses printed (default: $WEB_PORT, else $PORT, else the port of "
+        "the last `make run`, else 8000)",
+    )
 
 
 def banner_lines(*, port: int, slug: str = "demo") -> list[str]:

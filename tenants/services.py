@@ -60,7 +60,7 @@ def tenant_create(
         raise ApplicationError(code="tenant_exists", message=f"A tenant with slug {slug!r} already exists.", status=409)
 
     tenant = Tenant(name=name.strip(), slug=slug, schema_name=slug)
-    tenant.save()  # creates and migrates the schema
+    tenant.save(verbosity=0)  # creates and migrates the schema, quietly: what the caller prints stays readable
     try:
         domain = f"{slug}.{settings.TENANT_BASE_DOMAIN}"
         Domain.objects.create(tenant=tenant, domain=domain, is_primary=True)

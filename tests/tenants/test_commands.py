@@ -169,3 +169,25 @@ class ApiKeyCreateCommandTests:
     def test_it_refuses_an_unknown_scope(self, alpha):
         with pytest.raises(CommandError):
             _run("apikey_create", "--tenant", "alpha", "--scope", "admin")
+
+
+class PrintedAddressTests:
+    """Every address a command prints uses one port: --port, else $WEB_PORT / $PORT, else `make run`'s."""
+
+    def test_tenant_create_prints_the_port_asked_for_and_keeps_the_migrations_quiet(
+        self, gamma_slug, capfd: pytest.CaptureFixture[str]
+    ):
+        output = _run("tenant_create", "--name", "Gamma", "--slug", gamma_slug, "--port", "8123")
+
+        assert "http://gamma.localhost:8123/admin/" in output
+        # The schema's migrations print nothing that would bury the password and key shown once.
+        assert "Applying" not in capfd.readouterr().out
+
+    def test_the_environment_s_port_is_used_without_port(self, gamma_slug, monkeypatch: pytest.MonkeyPatch):
+        monkeypatch.delenv("WEB_PORT", raising=False)
+        monkeypatch.setenv("PORT", "8300")
+        _run("tenant_create", "--name", "Gamma", "--slug", gamma_slug)
+
+        output = _run("supervisor_create", "--tenant", gamma_slug, "--username", "sue")
+
+        assert "http://gamma.localhost:8300/dashboard/" in output and "<port>" not in output

@@ -15,6 +15,7 @@ from agents.services import agent_create
 from assignment.benchmark import TenantTarget, engine_microbench, run_open_loop, summarize
 from assignment.services.recovery import engine_drift
 from audit.services import Actor
+from tenants.banner import web_port
 from tenants.selectors import tenant_get
 from tenants.services import apikey_create, tenant_create
 
@@ -29,22 +30,33 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "--url", default="http://127.0.0.1:8000", help="the running web server (default: http://127.0.0.1:8000)"
+            "--url",
+            help="the running web server (default: http://127.0.0.1:PORT, the port as `make info` finds it: "
+            "$WEB_PORT, else $PORT, else the port of the last `make run`, else 8000)",
         )
         parser.add_argument(
             "--tenants", type=int, default=10, help="tenants to spread the load over (created if missing; default 10)"
         )
-        parser.add_argument("--agents", type=int, default=50, help="agents per tenant")
-        parser.add_argument("--rate", type=float, default=100.0, help="new calls per second, all tenants together")
-        parser.add_argument("--duration", type=float, default=30.0, help="seconds of traffic")
-        parser.add_argument("--workers", type=int, default=16, help="client threads")
+        parser.add_argument("--agents", type=int, default=50, help="agents per tenant (default %(default)s)")
+        parser.add_argument(
+            "--rate", type=float, default=100.0, help="new calls per second, all tenants together (default %(default)s)"
+        )
+        parser.add_argument("--duration", type=float, default=30.0, help="seconds of traffic (default %(default)s)")
+        parser.add_argument("--workers", type=int, default=16, help="client threads (default %(default)s)")
         parser.add_argument("--engine", action="store_true", help="measure the Redis claim alone, no HTTP")
-        parser.add_argument("--iterations", type=int, default=20_000, help="with --engine")
+        parser.add_argument(
+            "--iterations", type=int, default=20_000, help="with --engine: claims to time (default %(default)s)"
+        )
         parser.add_argument("--json", dest="json_file", help="write the report here")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        options["url"] = options["url"] or f"http://127.0.0.1:{web_port()}"
         if options["engine"]:
-            report: dict[str, Any] = engine_microbench(iterations=options["iterations"])
+            # Progress on stderr, so that stdout stays the JSON report.
+            self.stderr.write(f"Engine: {options['iterations']} claims and releases through Redis...")
+            report: dict[str, Any] = engine_microbench(
+                iterations=options["iterations"], progress=lambda line: self.stderr.write(line)
+            )
             self.stdout.write(json.dumps(report, indent=2))
         else:
             targets = self._prepare(options["tenants"], options["agents"])

@@ -8,6 +8,7 @@ from django_tenants.utils import schema_context
 
 from callcenter.errors import ApplicationError
 from dashboard.services import supervisor_create
+from tenants.banner import add_port_argument, web_port
 from tenants.selectors import tenant_get
 
 
@@ -21,6 +22,7 @@ class Command(BaseCommand):
         parser.add_argument("--tenant", required=True, help="tenant slug")
         parser.add_argument("--username", required=True, help="the supervisor's login name")
         parser.add_argument("--password", help="a password to set (default: a random one, printed once)")
+        add_port_argument(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
         tenant = tenant_get(slug=options["tenant"])
@@ -31,6 +33,6 @@ class Command(BaseCommand):
                 _, password = supervisor_create(username=options["username"], password=options["password"])
             except ApplicationError as error:
                 raise CommandError(error.message) from error
-        host = f"{tenant.slug}.{settings.TENANT_BASE_DOMAIN}"
+        host = f"{tenant.slug}.{settings.TENANT_BASE_DOMAIN}:{web_port(options['port'])}"
         self.stdout.write(self.style.SUCCESS(f"Supervisor {options['username']!r} created for {tenant.slug}."))
-        self.stdout.write(f"  Dashboard: http://{host}:<port>/dashboard/   (login {options['username']} / {password})")
+        self.stdout.write(f"  Dashboard: http://{host}/dashboard/   (login {options['username']} / {password})")

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from tenants.banner import banner_lines, credentials_load, credentials_save, web_port
+from tenants.banner import add_port_argument, banner_lines, credentials_load, credentials_save, web_port
 
 
 def web_answers(port: int) -> bool:
@@ -24,13 +24,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument(
-            "--port",
-            type=int,
-            default=None,
-            help="the web server's port (default: $WEB_PORT, else $PORT, else the port of the last `make run`, "
-            "else 8000)",
-        )
+        add_port_argument(parser)
         parser.add_argument(
             "--wait",
             type=float,
@@ -41,7 +35,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         saved = credentials_load()
-        port = int(options["port"] or web_port())
+        port = web_port(options["port"])
         deadline = time.monotonic() + options["wait"]
         while not web_answers(port) and time.monotonic() < deadline:
             time.sleep(0.5)

@@ -5,7 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from callcenter.errors import ApplicationError
-from tenants.banner import web_port
+from tenants.banner import add_port_argument, web_port
 from tenants.services import tenant_create
 
 
@@ -20,7 +20,8 @@ class Command(BaseCommand):
             "--slug", required=True, help="short id: the schema name and the host <slug>.<TENANT_BASE_DOMAIN>"
         )
         parser.add_argument("--admin-username", default="admin", help="the tenant admin's login (default: admin)")
-        parser.add_argument("--admin-password", default=None, help="Default: a random one, printed once.")
+        parser.add_argument("--admin-password", default=None, help="default: a random one, printed once")
+        add_port_argument(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -35,7 +36,7 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(f"Tenant {created.tenant.slug} created (schema {created.tenant.schema_name}).")
         )
-        self.stdout.write(f"  Admin:    http://{created.domain}:{web_port()}/admin/")
+        self.stdout.write(f"  Admin:    http://{created.domain}:{web_port(options['port'])}/admin/")
         self.stdout.write(f"  Login:    {created.admin_username} / {created.admin_password}")
         self.stdout.write(f"  API key:  {created.issued_key.raw_key}")
         self.stdout.write("  The password and the key are shown once; store them now.")
