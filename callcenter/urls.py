@@ -12,7 +12,7 @@ from callcenter.admin_sites import tenant_admin_site
 from callcenter.api import composite
 from callcenter.errors import handler404 as not_found
 from callcenter.prometheus import prometheus_metrics
-from callcenter.views import health, health_live, problems, root
+from callcenter.views import favicon, health, health_live, problems, root
 from calls import apis as call_apis
 
 api_urlpatterns = [
@@ -82,6 +82,7 @@ api_urlpatterns = [
 common_urlpatterns = [
     path("", root, name="root"),
     path("problems", problems, name="problems"),
+    path("favicon.ico", favicon, name="favicon"),
     path("health", health, name="health"),
     path("health/live", health_live, name="health-live"),
     path("schema", SpectacularAPIView.as_view(urlconf="callcenter.urls"), name="schema"),

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.templatetags.static import static
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
 
 from callcenter.errors import unauthorized
 
@@ -60,5 +64,20 @@ def problems(request: HttpRequest) -> HttpResponse:
 
     from callcenter.problems import PROBLEMS
 
-    rows = [{"code": code, "status": status, "meaning": meaning} for code, (status, meaning) in PROBLEMS.items()]
+    rows = [
+        {"code": code, "status": status, "meaning": _code_spans(meaning)}
+        for code, (status, meaning) in PROBLEMS.items()
+    ]
     return render(request, "problems.html", {"problems": sorted(rows, key=lambda row: (row["status"], row["code"]))})
+
+
+def _code_spans(text: str) -> SafeString:
+    """Plain text with `code` spans (as written in ``callcenter.problems``) as HTML."""
+    return mark_safe(re.sub(r"`([^`]+)`", r"<code>\1</code>", escape(text)))  # escaped first
+
+
+def favicon(request: HttpRequest) -> HttpResponseRedirect:
+    """``GET /favicon.ico`` on every host, no auth: the product's icon (browsers ask for it on every page)."""
+    response = HttpResponseRedirect(static("dashboard/favicon.svg"))
+    response["Cache-Control"] = "public, max-age=86400"
+    return response

@@ -55,6 +55,7 @@ class ProblemCatalogueTests:
         page = response.content.decode()
         for code in PROBLEMS:
             assert f'id="{code}"' in page, code
+        assert "`" not in page and "<code>Retry-After</code>" in page  # code spans are HTML, not backticks
 
     def test_a_problem_links_its_code_s_entry_and_carries_the_request_id(self, alpha):
         response = alpha.client().get(f"/agents/{'0' * 8}-0000-0000-0000-{'0' * 12}", headers={"X-Request-ID": "req-7"})

@@ -99,3 +99,12 @@ class StaticFilesTests:
         response = Client().get("/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui.css", HTTP_HOST="nowhere")
 
         assert response.status_code == 200
+
+    def test_every_host_serves_the_favicon_without_a_key(self, alpha):
+        for host in ("localhost", "alpha.localhost"):
+            response = Client().get("/favicon.ico", HTTP_HOST=host)
+            assert response.status_code == 302, (host, response.status_code)
+
+            icon = Client().get(response["Location"], HTTP_HOST=host)
+
+            assert icon.status_code == 200 and icon["Content-Type"].startswith("image/svg+xml"), host
