@@ -16,8 +16,10 @@ WITH_SERVICES := . .local/services.env &&
 PYTEST_ARGS   ?=
 # pytest's own exit code, for .ci/run: make itself always exits 2 when a recipe fails.
 PYTEST_EXIT_CODE := .local/pytest-exit-code
+# The process id of `make run`'s honcho, for `make stop`.
+RUN_PID       ?= .local/run.pid
 
-.PHONY: help venv services migrate static demo-tenant run info lint test down clean
+.PHONY: help venv services migrate static demo-tenant run stop info lint test down clean
 
 help: ## List the targets
 	@echo "Usage: make <target>"
@@ -43,11 +45,23 @@ demo-tenant: migrate ## Create the demo tenant (idempotent); `make info` prints 
 	$(WITH_SERVICES) $(PYTHON) manage.py demo_setup --quiet
 
 # honcho gives every process its own PORT (web gets the -p value), so the web's port is also passed
-# as WEB_PORT, for the banner.
-run: venv services migrate static demo-tenant ## Run web, worker, beat and demo traffic; prints the logins once the web answers
-	$(WITH_SERVICES) WEB_PORT=$${PORT:-8000} $(VENV)/bin/honcho start -f Procfile -p $${PORT:-8000}
+# as WEB_PORT, for the banner. Its process id goes to $(RUN_PID), for `make stop`.
+run: venv services migrate static demo-tenant ## Run web, worker, beat and demo traffic; prints the logins once the web answers; Ctrl-C (or `make stop`) stops them
+	$(WITH_SERVICES) echo $$$$ > $(RUN_PID) && WEB_PORT=$${PORT:-8000} exec $(VENV)/bin/honcho start -f Procfile -p $${PORT:-8000}
 
-info: venv ## Print the logins, API key and URLs again (the port from PORT, default 8000)
+# Only a honcho process is signalled: a stale file naming another process is ignored.
+stop: ## Stop what `make run` started (from another terminal), and wait until it has
+	@pid=$$(cat $(RUN_PID) 2>/dev/null); \
+	if [ -n "$$pid" ] && ps -o args= -p "$$pid" 2>/dev/null | grep -q honcho; then \
+		echo "Stopping make run (honcho, pid $$pid) and its processes..."; kill -TERM "$$pid"; \
+		for _ in $$(seq 100); do ps -o stat= -p "$$pid" 2>/dev/null | grep -qv Z || break; sleep 0.2; done; \
+		if ps -o stat= -p "$$pid" 2>/dev/null | grep -qv Z; then echo "still running after 20 s: kill $$pid"; exit 1; fi; \
+		rm -f $(RUN_PID); echo "Stopped."; \
+	else \
+		rm -f $(RUN_PID); echo "Nothing started by make run is running."; \
+	fi
+
+info: venv ## Print the logins, API key and URLs again (port: PORT, else the last `make run`'s, else 8000)
 	@$(WITH_SERVICES) $(PYTHON) manage.py info
 
 lint: venv ## ruff check, ruff format --check, mypy

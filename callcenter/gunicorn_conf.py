@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import os
 import socket
+from pathlib import Path
 
 from gunicorn import util
+from gunicorn.glogging import Logger
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_WORKERS", "3"))
@@ -20,6 +22,28 @@ workers = int(os.environ.get("WEB_WORKERS", "3"))
 timeout = int(os.environ.get("WEB_TIMEOUT", "30"))
 graceful_timeout = int(os.environ.get("WEB_GRACEFUL_TIMEOUT", "10"))
 accesslog = os.environ.get("WEB_ACCESS_LOG", "-") or None
+# gunicorn's control socket (for `gunicornc`) defaults to one path per user (~/.gunicorn/gunicorn.ctl),
+# which two servers of the machine would share: each one gets its own, named by the master's process id
+# (this file is read by the master), under the checkout's .local/; where that cannot be written (a
+# container's read-only code), there is none.
+_LOCAL = Path(__file__).resolve().parent.parent / ".local"
+control_socket = str(_LOCAL / f"gunicorn-{os.getpid()}.ctl")
+control_socket_disable = not os.access(_LOCAL if _LOCAL.exists() else _LOCAL.parent, os.W_OK)
+
+# What each open page polls every second: its answers are not written to the access log (server errors are).
+QUIET_PATHS = frozenset({"/dashboard/api/state"})
+
+
+class AccessLogger(Logger):  # type: ignore[misc]
+    """gunicorn's logger, without one access-log line per second per open dashboard."""
+
+    def access(self, resp: object, req: object, environ: dict[str, object], request_time: object) -> None:
+        if environ.get("PATH_INFO") in QUIET_PATHS and (getattr(resp, "status_code", None) or 500) < 500:
+            return
+        super().access(resp, req, environ, request_time)
+
+
+logger_class = AccessLogger
 
 _CODES = {400: "bad_request", 403: "forbidden", 414: "uri_too_long", 417: "expectation_failed",
           431: "headers_too_large", 500: "internal_error", 501: "not_implemented"}  # fmt: skip

@@ -59,7 +59,8 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(payload, default=str)
 
 
-# Tasks that run every second or so (the sweeps, and the completion of each simulated call): Celery's
+# Tasks that run every second or so (the sweeps, the completion of each simulated call, the tick of
+# a live simulation started from the dashboard): Celery's
 # "received", "succeeded" and beat's "sending due task" lines for them go to DEBUG, so that they do
 # not bury everything else (the sweep itself logs at INFO whatever it repaired; failures stay ERROR).
 ROUTINE_TASKS = (
@@ -67,6 +68,7 @@ ROUTINE_TASKS = (
     "assignment.tasks.sweep_tenant_task",
     "sweep-every-second",
     "simulation.tasks.complete_simulated_call",
+    "simulation.tasks.simulation_live_tick",
 )
 
 

@@ -99,6 +99,19 @@ class CommandHelpTests:
                     missing.append(f"{name} {'/'.join(action.option_strings) or action.dest}")
         assert not missing, missing
 
+    def test_every_option_with_a_default_shows_it(self):
+        ours = {name: app for name, app in get_commands().items() if app in PROJECT_APPS}
+        hidden = []
+        for name, app in ours.items():
+            parser = load_command_class(app, name).create_parser("manage.py", name)
+            for action in parser._actions:
+                if action.default in (None, False, "==SUPPRESS==") or not action.option_strings:
+                    continue
+                if action.option_strings[0] in {"--verbosity", "-v"} or "default" in (action.help or "").lower():
+                    continue
+                hidden.append(f"{name} {action.option_strings[0]} (default {action.default!r})")
+        assert not hidden, hidden
+
 
 class InfoCommandTests:
     def test_it_prints_the_logins_with_the_port_asked_for(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
@@ -144,6 +157,11 @@ class RoutineTaskLogTests:
         assert RoutineTaskFilter().filter(record) is True
         assert record.levelname == "INFO"
 
+    def test_the_live_simulation_tick_is_routine_too(self):
+        record = self._record("celery.worker.strategy", "Task simulation.tasks.simulation_live_tick[1] received")
+
+        assert RoutineTaskFilter().filter(record) is False
+
 
 class HeartbeatCheckTests:
     def test_it_passes_on_a_fresh_heartbeat_of_this_host_and_fails_without(self):
@@ -165,3 +183,65 @@ class HeartbeatCheckTests:
         assert socket.gethostname() in out.getvalue()
         with pytest.raises(CommandError):
             call_command("heartbeat_check", "worker", stdout=StringIO())
+
+
+class MakeStopTests:
+    def test_it_stops_what_make_run_started_and_nothing_else(self, tmp_path: Path):
+        from tests.processes import wait_for
+
+        procfile = tmp_path / "Procfile"
+        procfile.write_text("sleeper: sleep 600\n")
+        pid_file = tmp_path / "run.pid"
+        honcho = subprocess.Popen(
+            [str(BASE_DIR / ".venv" / "bin" / "honcho"), "start", "-f", str(procfile)],
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+        def children() -> list[str]:
+            out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(honcho.pid)], capture_output=True, text=True)
+            return out.stdout.split()
+
+        try:
+            wait_for(children, seconds=30, what="honcho's process")
+            sleeper = children()
+            pid_file.write_text(str(os.getpid()))  # a stale file naming another process: left alone
+            ignored = subprocess.run(
+                ["make", "--no-print-directory", "stop", f"RUN_PID={pid_file}"],
+                cwd=BASE_DIR,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert ignored.returncode == 0 and "Nothing started by make run is running." in ignored.stdout
+            pid_file.write_text(str(honcho.pid))
+
+            result = subprocess.run(
+                ["make", "--no-print-directory", "stop", f"RUN_PID={pid_file}"],
+                cwd=BASE_DIR,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+
+            assert result.returncode == 0, result.stdout + result.stderr
+            assert "Stopped." in result.stdout and not pid_file.exists()
+            assert honcho.poll() is not None
+            wait_for(lambda: not [pid for pid in sleeper if Path(f"/proc/{pid}").exists()], seconds=10, what="sleeper")
+        finally:
+            if honcho.poll() is None:
+                honcho.kill()
+                honcho.wait()
+
+
+class BenchEngineTests:
+    def test_it_prints_progress_on_stderr_and_only_the_report_on_stdout(self):
+        import json
+
+        out, err = StringIO(), StringIO()
+
+        call_command("bench", "--engine", "--iterations", "50", stdout=out, stderr=err)
+
+        assert "50/50 claims" in err.getvalue()
+        assert set(json.loads(out.getvalue())) == {"claim_ms", "mean_claim_ms"}

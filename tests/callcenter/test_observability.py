@@ -360,3 +360,24 @@ class DeployConfigTests:
         dockerfile = (ROOT / "Dockerfile").read_text()
         assert re.search(r"^FROM python:3\.11\.\d+-slim", dockerfile, re.M)
         assert "collectstatic" in dockerfile
+
+
+class WebServerLogTests:
+    def test_the_dashboard_s_poll_stays_out_of_the_access_log(self, web_server) -> None:
+        from tests.processes import wait_for
+
+        for _ in range(3):
+            web_server.request("GET", "/dashboard/api/state", headers={"Host": "alpha.localhost"})
+        web_server.request("GET", "/health/live")
+
+        wait_for(lambda: "/health/live" in web_server.child.log(), seconds=30, what=web_server.child.log())
+        assert '"GET /dashboard/api/state' not in web_server.child.log()
+
+    def test_its_control_socket_is_its_own(self, web_server) -> None:
+        from tests.conftest import BASE_DIR
+
+        # Not gunicorn's default ~/.gunicorn/gunicorn.ctl, which every server of the machine would share.
+        socket_path = BASE_DIR / ".local" / f"gunicorn-{web_server.child.process.pid}.ctl"
+        from tests.processes import wait_for
+
+        wait_for(socket_path.exists, seconds=30, what=web_server.child.log())
