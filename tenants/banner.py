@@ -5,6 +5,7 @@ API key and where the docs are. The credentials come from ``.local/demo-credenti
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,12 @@ def credentials_save(saved: dict[str, Any]) -> None:
     CREDENTIALS.parent.mkdir(parents=True, exist_ok=True)
     CREDENTIALS.write_text(json.dumps(saved, indent=2))
     CREDENTIALS.chmod(0o600)
+
+
+def web_port() -> int:
+    """The web server's port: ``$WEB_PORT``, else ``$PORT``, else the port of the last `make run`,
+    else 8000."""
+    return int(os.environ.get("WEB_PORT") or os.environ.get("PORT") or credentials_load().get("port") or 8000)
 
 
 def banner_lines(*, port: int, slug: str = "demo") -> list[str]:

@@ -354,7 +354,8 @@
   }
   function drawArrivals(series) {
     const host = $("chart-arrivals");
-    const max = niceMax(Math.max(...series.arrivals, 1));
+    // Whole numbers on each of the four grid lines.
+    const max = Math.max(4, Math.ceil(niceMax(Math.max(...series.arrivals, 1)) / 4) * 4);
     const f = frame(host, max, (v) => String(Math.round(v)), series.minutes);
     const n = series.arrivals.length;
     const band = (f.width - f.m.l - f.m.r) / n;
@@ -451,7 +452,8 @@
       svgEl("title", {}, dot).textContent = r.agents + " agents: service level " + pct(r.service_level);
     });
     if (staffing.recommended_agents !== undefined && staffing.recommended_agents !== null) {
-      const t = svgEl("text", { x: f.width - f.m.r, y: f.m.t + 12, "text-anchor": "end" }, f.svg);
+      // Bottom right: the curve rises from the left, so that corner is free.
+      const t = svgEl("text", { x: f.width - f.m.r, y: f.y(0) - 8, "text-anchor": "end" }, f.svg);
       t.textContent = "smallest staff meeting " + pct(staffing.target, 0) + " in " + staffing.service_level_seconds + " s: " + staffing.recommended_agents
         + (staffing.erlang_c_agents ? " (Erlang C: " + staffing.erlang_c_agents + ")" : "");
     }

@@ -42,4 +42,5 @@ class Command(BaseCommand):
                 if answer.strip().lower() != "yes":
                     raise CommandError("Cancelled; nothing removed.")
             removed = simulation_data_remove()
-            self.stdout.write(self.style.SUCCESS(f"Removed {removed}."))
+            counts = ", ".join(f"{count} {what}" for what, count in removed.items())
+            self.stdout.write(self.style.SUCCESS(f"Removed {counts}."))

@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-import os
 import time
 import urllib.request
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from tenants.banner import banner_lines, credentials_load, credentials_save
+from tenants.banner import banner_lines, credentials_load, credentials_save, web_port
 
 
 def web_answers(port: int) -> bool:
@@ -42,7 +41,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         saved = credentials_load()
-        port = int(options["port"] or os.environ.get("WEB_PORT") or os.environ.get("PORT") or saved.get("port") or 8000)
+        port = int(options["port"] or web_port())
         deadline = time.monotonic() + options["wait"]
         while not web_answers(port) and time.monotonic() < deadline:
             time.sleep(0.5)

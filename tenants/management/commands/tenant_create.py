@@ -5,6 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from callcenter.errors import ApplicationError
+from tenants.banner import web_port
 from tenants.services import tenant_create
 
 
@@ -34,7 +35,7 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(f"Tenant {created.tenant.slug} created (schema {created.tenant.schema_name}).")
         )
-        self.stdout.write(f"  Admin:    http://{created.domain}:8000/admin/")
+        self.stdout.write(f"  Admin:    http://{created.domain}:{web_port()}/admin/")
         self.stdout.write(f"  Login:    {created.admin_username} / {created.admin_password}")
         self.stdout.write(f"  API key:  {created.issued_key.raw_key}")
         self.stdout.write("  The password and the key are shown once; store them now.")
