@@ -91,11 +91,12 @@ def tenant_live_server(_session_tenants, django_db_blocker) -> Iterator[LiveServ
     """The project over real HTTP on 127.0.0.1, static files included (as pytest-django's
     ``live_server`` does, but without its per-test flush, which would drop the session's tenants).
     Tenants are reached by host name: ``alpha.localhost:<port>``."""
-    from django.contrib.staticfiles.handlers import StaticFilesHandler
     from django.test.testcases import LiveServerThread
 
     with django_db_blocker.unblock():
-        thread = LiveServerThread("127.0.0.1", StaticFilesHandler, port=0)
+        # No extra static handler: WhiteNoise, in the middleware, serves the collected (hashed)
+        # static files as in production; Django's finder-based handler knows no hashed names.
+        thread = LiveServerThread("127.0.0.1", lambda application: application, port=0)
         thread.daemon = True
         thread.start()
         thread.is_ready.wait()
