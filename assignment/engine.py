@@ -24,6 +24,7 @@ from typing import Any
 
 import redis
 from django.conf import settings
+from redis.cluster import RedisCluster
 from redis.commands.core import Script
 
 from assignment import keys
@@ -55,13 +56,20 @@ def client() -> redis.Redis:
     if _client is None:
         with _client_lock:
             if _client is None:
-                _client = redis.Redis.from_url(
-                    settings.REDIS_URL,
-                    decode_responses=True,
-                    socket_timeout=settings.REDIS_SOCKET_TIMEOUT,
-                    socket_connect_timeout=settings.REDIS_SOCKET_TIMEOUT,
-                    health_check_interval=30,
-                )
+                options: dict[str, Any] = {
+                    "decode_responses": True,
+                    "socket_timeout": settings.REDIS_SOCKET_TIMEOUT,
+                    "socket_connect_timeout": settings.REDIS_SOCKET_TIMEOUT,
+                    "health_check_interval": 30,
+                }
+                url = settings.ENGINE_REDIS_URL
+                if settings.ENGINE_REDIS_CLUSTER:
+                    # Every key of a tenant carries its hash tag, so each script and each pipeline
+                    # touches one slot: the cluster client routes it to the node that owns it.
+                    _client = RedisCluster.from_url(url, **options)  # type: ignore[assignment]
+                else:
+                    _client = redis.Redis.from_url(url, **options)
+    assert _client is not None
     return _client
 
 

@@ -157,6 +157,11 @@ if testing.under_pytest() and "TEST_DATABASE_NAME" not in os.environ:
     os.environ["TEST_DATABASE_NAME"] = f"test_callcenter_{_slot}"
     REDIS_URL = testing.redis_url_with_db(REDIS_URL, 8 + _slot)
 _database["TEST"] = {"NAME": env_str("TEST_DATABASE_NAME", "test_callcenter")}
+# The assignment engine's Redis: REDIS_URL by default. ENGINE_REDIS_CLUSTER=true makes it a Redis
+# Cluster (any node's URL); the cache and the Celery broker then stay on REDIS_URL, a plain Redis
+# (neither django-redis nor Celery's Redis transport speaks the cluster protocol). See docs/scaling.md.
+ENGINE_REDIS_URL = env_url("ENGINE_REDIS_URL", REDIS_URL, schemes=("redis", "rediss", "unix"))
+ENGINE_REDIS_CLUSTER = env_bool("ENGINE_REDIS_CLUSTER", False)
 # Socket timeouts keep a dead Redis from hanging a request: the engine fails fast, the client gets 503.
 REDIS_SOCKET_TIMEOUT = env_float("REDIS_SOCKET_TIMEOUT", 2.0, minimum=0.05)
 

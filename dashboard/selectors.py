@@ -21,6 +21,7 @@ from agents.models import Agent
 from assignment.services.config import routing_config
 from calls.models import Call
 from simulation.models import SimulationRun
+from simulation.selectors import simulation_run_latest
 
 QUEUE_LIST_LIMIT = 50
 SERIES_MINUTES = 60
@@ -301,17 +302,46 @@ def dashboard_conversion(*, now: datetime.datetime, traffic: str = Traffic.ALL) 
 
 
 def dashboard_staffing() -> dict[str, Any] | None:
-    """The newest staffing report (``SimulationRun.report["staffing"]``, shape in docs/dashboard.md)."""
-    run = SimulationRun.objects.filter(report__has_key="staffing").order_by("-started_at").first()
-    staffing = run.report.get("staffing") if run is not None and isinstance(run.report, dict) else None
-    if run is None or not isinstance(staffing, dict) or not isinstance(staffing.get("rows"), list):
+    """The newest staffing study (``simulate --staffing``), as the chart needs it: service level by
+    number of agents, simulated and by Erlang C, the target and the smallest staff that meets it.
+    None when the tenant has none (the chart shows how to make one)."""
+    run = simulation_run_latest(kind=SimulationRun.Kind.STAFFING)
+    study = run.report.get("staffing") if run is not None and isinstance(run.report, dict) else None
+    if run is None or not isinstance(study, dict) or not isinstance(study.get("rows"), list):
         return None
-    return {"run_id": str(run.id), "finished_at": run.finished_at, **staffing}
+    rows = []
+    for row in study["rows"]:
+        simulated = row.get("simulated") or {}
+        erlang = row.get("erlang_c") or {}
+        rows.append(
+            {
+                "agents": row.get("agents"),
+                "service_level": simulated.get("service_level"),
+                "erlang_c_service_level": erlang.get("service_level"),
+                "asa_seconds": simulated.get("asa_seconds"),
+                "occupancy": simulated.get("occupancy"),
+            }
+        )
+    return {
+        "run_id": str(run.id),
+        "finished_at": run.finished_at,
+        "target": study.get("service_level_target"),
+        "service_level_seconds": study.get("service_level_seconds"),
+        "recommended_agents": study.get("smallest_staff_meeting_target"),
+        "erlang_c_agents": study.get("erlang_c_smallest_staff"),
+        "offered_erlangs": study.get("offered_erlangs"),
+        "rows": rows,
+    }
 
 
 def dashboard_simulation() -> dict[str, Any] | None:
     """The newest run started from the dashboard, with its progress: two queries."""
-    run = SimulationRun.objects.filter(source="dashboard").defer("report").order_by("-started_at").first()
+    run = (
+        SimulationRun.objects.filter(source="dashboard", kind=SimulationRun.Kind.RUN)
+        .defer("report")
+        .order_by("-started_at")
+        .first()
+    )
     if run is None:
         return None
     counts = dict(
@@ -325,6 +355,7 @@ def dashboard_simulation() -> dict[str, Any] | None:
         "calls_planned": run.calls_planned,
         "calls_created": sum(counts.values()),
         "calls_open": counts.get(Call.Status.QUEUED, 0) + counts.get(Call.Status.ASSIGNED, 0),
+        "calls_per_hour": round(run.rate_per_second * 3600, 2),
         "calls_per_minute": round(run.rate_per_second * run.time_scale * 60, 2),
         "time_scale": run.time_scale,
         "agents": run.agents,

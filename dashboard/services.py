@@ -16,7 +16,7 @@ from agents.services import agent_set_status
 from audit.services import Actor
 from callcenter.errors import ApplicationError
 from dashboard.models import SUPERVISORS_GROUP
-from simulation.control import LiveParameters, simulation_running, simulation_start, simulation_stop
+from simulation.control import LiveParameters, simulation_dashboard_run_running, simulation_start, simulation_stop
 from simulation.models import SimulationRun
 
 
@@ -34,7 +34,7 @@ def dashboard_simulation_start(*, parameters: LiveParameters, actor: Actor) -> S
 
 def dashboard_simulation_stop(*, actor: Actor) -> SimulationRun:
     """Stop the running dashboard simulation; 409 ``simulation_not_running`` when none runs."""
-    run = simulation_running()
+    run = simulation_dashboard_run_running()
     if run is None:
         raise ApplicationError(code="simulation_not_running", message="No simulation is running.", status=409)
     return simulation_stop(run=run, actor=actor)

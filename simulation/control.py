@@ -6,8 +6,9 @@ services as the API, each call completing itself through Celery like every simul
 run ends when someone stops it (STOPPED) or when its last planned call has arrived (FINISHED);
 calls already in progress finish on their own.
 
-Invariant: at most one dashboard run of a tenant is RUNNING (a conditional start refuses a second
-one), and every arrival is created at most once: the tick passes its position along the chain,
+Invariant: a dashboard run starts only while no other run of the tenant is going on (from the
+dashboard or ``simulate``; a run is going on while RUNNING and heard from: each tick touches it),
+and every arrival is created at most once: the tick passes its position along the chain,
 and each call carries ``external_id = sim:<run>:<sequence>``, so a tick that runs twice (a task
 redelivered after a worker died) replays the same calls instead of adding new ones.
 """
@@ -22,6 +23,8 @@ import numpy as np
 from django.db import transaction
 from django.utils import timezone
 
+from agents.models import Agent
+from agents.services import agent_set_status
 from assignment.models import RoutingSettings
 from assignment.services.config import routing_config
 from audit.services import Actor, audit_record
@@ -29,12 +32,16 @@ from callcenter.errors import ApplicationError
 from callcenter.tenancy import current_schema
 from calls.services import call_create
 from simulation.models import SimulationRun
-from simulation.runner import ensure_agents
+from simulation.runner import ensure_agents, ensure_agents_available
+from simulation.selectors import simulation_runs_active
 from simulation.services import SIMULATOR
 
 logger = logging.getLogger(__name__)
 
 LIVE_SOURCE = "dashboard"
+# A tick comes at least this often, even when no arrival is due, to touch the run: a run not heard
+# from for ``SimulationRun.HEARTBEAT_TIMEOUT_SECONDS`` counts as over (its chain was lost).
+TICK_HEARTBEAT_SECONDS = 5.0
 # Arrivals created by one tick at most (a tick that ran late catches up over the next ones).
 TICK_MAX_ARRIVALS = 200
 
@@ -75,7 +82,28 @@ def _check(parameters: LiveParameters) -> None:
 
 
 def simulation_running() -> SimulationRun | None:
-    return SimulationRun.objects.filter(source=LIVE_SOURCE, status=SimulationRun.Status.RUNNING).first()
+    """A run of the tenant going on (from the dashboard or ``simulate``), heard from lately."""
+    return simulation_runs_active().order_by("-started_at").first()
+
+
+def simulation_dashboard_run_running() -> SimulationRun | None:
+    """The dashboard's RUNNING run, even one whose ticks stopped (so that it can still be stopped)."""
+    return (
+        SimulationRun.objects.filter(source=LIVE_SOURCE, status=SimulationRun.Status.RUNNING)
+        .order_by("-started_at")
+        .first()
+    )
+
+
+def _staff(count: int) -> None:
+    """Exactly ``count`` simulated agents in the line: the first ``count`` AVAILABLE, the others
+    OFFLINE (one on a call keeps it; it joins the line again when the call ends)."""
+    agents = ensure_agents(count)
+    ensure_agents_available(agents)
+    chosen = {agent.id for agent in agents}
+    for extra in Agent.objects.filter(simulated=True).exclude(id__in=chosen).exclude(status=Agent.Status.OFFLINE):
+        if extra.status != Agent.Status.BUSY:
+            agent_set_status(agent=extra, status=Agent.Status.OFFLINE, actor=SIMULATOR)
 
 
 def simulation_start(*, parameters: LiveParameters, actor: Actor) -> SimulationRun:
@@ -87,7 +115,7 @@ def simulation_start(*, parameters: LiveParameters, actor: Actor) -> SimulationR
         raise ApplicationError(
             code="simulation_running", message="A simulation is already running; stop it first.", status=409
         )
-    ensure_agents(parameters.agents)
+    _staff(parameters.agents)
     seed = parameters.seed if parameters.seed is not None else int(uuid.uuid4().int % 2**31)
     schema_name = current_schema()
     with transaction.atomic():
@@ -106,6 +134,8 @@ def simulation_start(*, parameters: LiveParameters, actor: Actor) -> SimulationR
             calls_planned=parameters.calls,
             agents=parameters.agents,
             source=LIVE_SOURCE,
+            clock=SimulationRun.Clock.LIVE,
+            kind=SimulationRun.Kind.RUN,
             status=SimulationRun.Status.RUNNING,
         )
         audit_record(
@@ -170,6 +200,7 @@ def simulation_live_advance(*, run_id: uuid.UUID | str, sequence: int, offset: f
     call_types = sorted(config.call_types_by_slug.values(), key=lambda c: c.slug)
     weights = np.array([c.mix_weight for c in call_types], dtype=float)
     weights = weights / weights.sum()
+    SimulationRun.objects.filter(id=run.id, status=SimulationRun.Status.RUNNING).update(updated_at=timezone.now())
     elapsed = (timezone.now() - run.started_at).total_seconds()
     created = 0
     while offset <= elapsed and created < TICK_MAX_ARRIVALS:
@@ -203,4 +234,5 @@ def simulation_live_tick_run(*, run_id: str, sequence: int, offset: float) -> No
         return
     run = SimulationRun.objects.only("started_at").get(id=run_id)
     wait = position[1] - (timezone.now() - run.started_at).total_seconds()
-    _queue_tick(current_schema(), uuid.UUID(run_id), position[0], position[1], countdown=max(0.0, wait))
+    countdown = min(TICK_HEARTBEAT_SECONDS, max(0.0, wait))
+    _queue_tick(current_schema(), uuid.UUID(run_id), position[0], position[1], countdown=countdown)

@@ -15,7 +15,6 @@ tenant keeps the tenant's settings. One run at a time per tenant: its simulated 
 from __future__ import annotations
 
 import datetime
-import math
 import sys
 import time
 import uuid
@@ -193,7 +192,7 @@ def _run(options: SimulationOptions, overrides: dict[str, Any], progress: Callab
                 total_calls=total,
                 rate=rate,
                 no_wait_limit=options.no_wait_limit,
-                heartbeat=lambda sent: _heartbeat(run, sent, total, progress),
+                heartbeat=lambda sent, done: _heartbeat(run, sent, total, progress, done=done),
             )
             clock_facts = {"simulated_seconds": round(result.simulated_seconds, 3)}
             wall_seconds = round(result.wall_seconds, 3)
@@ -220,11 +219,13 @@ def _run(options: SimulationOptions, overrides: dict[str, Any], progress: Callab
     return RunOutcome(run=run, report=report, notes=notes)
 
 
-def _heartbeat(run: SimulationRun, sent: int, total: int, progress: Callable[[str], None] | None) -> bool:
+def _heartbeat(
+    run: SimulationRun, sent: int, total: int, progress: Callable[[str], None] | None, done: int | None = None
+) -> bool:
     """Once a second: show progress, touch the run (so it counts as going on), and tell the driver
     whether to go on (False once someone set the run STOPPED, e.g. from the dashboard)."""
     if progress:
-        progress(_progress_line(run, sent, total))
+        progress(_progress_line(run, sent, total) if done is None else _bar(done, sent, total))
     SimulationRun.objects.filter(id=run.id).update(updated_at=timezone.now())
     return (
         SimulationRun.objects.filter(id=run.id).values_list("status", flat=True).first() == SimulationRun.Status.RUNNING
@@ -303,6 +304,12 @@ def _complete_due(run: SimulationRun) -> None:
         simulation_run=run, status=Call.Status.ASSIGNED, expected_end_at__lte=timezone.now()
     ).values_list("id", flat=True):
         simulated_call_finish(call_id=call_id)
+
+
+def _bar(done: int, sent: int, total: int) -> str:
+    width = 30
+    filled = int(width * done / max(total, 1))
+    return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} done, {sent} arrived"
 
 
 def _progress_line(run: SimulationRun, sent: int, total: int) -> str:
@@ -440,20 +447,20 @@ def _erlang_checks(calls: list[Call], run: SimulationRun, agents: int, settings:
     scale = run.time_scale
     origin = answered[0].created_at
     handle_time = _truncated_mean(settings)
+    figures: dict[str, Any] = {
+        "arrival_times": [(c.created_at - origin).total_seconds() * scale for c in answered],
+        "waits": [max(0.0, (c.assigned_at - c.created_at).total_seconds() * scale) for c in answered],  # type: ignore[operator]
+        "handle_times": [(c.ended_at - c.assigned_at).total_seconds() * scale for c in answered],  # type: ignore[operator]
+    }
     erlang = stats.erlang_check(
-        arrival_times=[(c.created_at - origin).total_seconds() * scale for c in answered],
-        waits=[max(0.0, (c.assigned_at - c.created_at).total_seconds() * scale) for c in answered],  # type: ignore[operator]
+        **figures,
         queued=[c.queued_at is not None for c in answered],
-        handle_times=[(c.ended_at - c.assigned_at).total_seconds() * scale for c in answered],  # type: ignore[operator]
         arrival_rate=run.rate_per_second,
         handle_time=handle_time,
         agents=agents,
         sl_seconds=settings.service_level_seconds,
     )
-    stationarity = stats.stationarity_check(
-        [max(0.0, (c.assigned_at - c.created_at).total_seconds() * scale) for c in answered],  # type: ignore[operator]
-        needed=int(min(erlang.get("steady_calls_needed", math.inf), 10**12)),
-    )
+    stationarity = stats.stationarity_check(**figures, agents=agents)
     return {"erlang_c": erlang, "stationarity": stationarity}
 
 

@@ -166,6 +166,7 @@ def staffing_plot(result: dict[str, Any], path: Path) -> None:
 
     matplotlib.use("Agg")  # files only, no display
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     rows = result["rows"]
     agents = [row["agents"] for row in rows]
@@ -177,6 +178,8 @@ def staffing_plot(result: dict[str, Any], path: Path) -> None:
     left.axhline(result["service_level_target"], color="grey", linewidth=1, label="target")
     if result["smallest_staff_meeting_target"] is not None:
         left.axvline(result["smallest_staff_meeting_target"], color="green", linewidth=1, linestyle="--")
+    left.xaxis.set_major_locator(MaxNLocator(integer=True))
+    right.xaxis.set_major_locator(MaxNLocator(integer=True))
     left.set_xlabel("agents")
     left.set_ylabel(f"answered within {result['service_level_seconds']} s")
     left.set_ylim(0, 1.02)
@@ -194,7 +197,7 @@ def staffing_plot(result: dict[str, Any], path: Path) -> None:
     occupancy.set_ylabel("occupancy")
     lines = right.get_legend_handles_labels()
     more = occupancy.get_legend_handles_labels()
-    right.legend(lines[0] + more[0], lines[1] + more[1], loc="upper right")
+    right.legend(lines[0] + more[0], lines[1] + more[1], loc="center right")
     figure.suptitle(
         f"Staffing: {result['arrival_rate_per_second'] * 3600:.0f} calls/h, "
         f"handle time {result['handle_time_seconds']:.0f} s, {result['calls_per_count']} simulated calls per count; "

@@ -279,41 +279,39 @@ def _batch_means(array: np.ndarray, batches: int) -> np.ndarray:
     return np.asarray(array[: size * batches].reshape(batches, size).mean(axis=1))
 
 
-ERLANG_BATCHES = 10
-# Each batch must span this many relaxation times of the queue, so that batch means are nearly
-# independent (else the batch-means interval is too narrow and the check raises false alarms).
-RELAXATIONS_PER_BATCH = 5
+MIN_CYCLES = 200
 
 
-def relaxation_arrivals(arrival_rate: float, handle_time: float, agents: int) -> float:
-    """The M/M/c queue's relaxation time, counted in arrivals: lambda / (c mu (1 - sqrt(rho))^2)."""
-    rho = arrival_rate * handle_time / agents
-    if rho >= 1:
-        return math.inf
-    return arrival_rate / (agents / handle_time * (1 - math.sqrt(rho)) ** 2)
+def regeneration_cycles(arrival_times: np.ndarray, end_times: np.ndarray, agents: int) -> np.ndarray:
+    """Where the queue starts afresh. An M/M/c queue is a Markov chain in the number of callers in
+    the system: each time an arrival finds the same number, what follows is independent of what came
+    before. The number chosen is the most frequent one below ``agents``: nobody waits then, so every
+    earlier caller's wait is already settled within its own cycle. Returns the indices of those
+    arrivals (cycle starts)."""
+    ends = np.sort(end_times)
+    index = np.arange(len(arrival_times))
+    in_system = index - np.searchsorted(ends, arrival_times, side="right")
+    counts = np.bincount(in_system, minlength=agents)[:agents]
+    return np.flatnonzero(in_system == int(counts.argmax()))
 
 
-def erlang_calls_needed(arrival_rate: float, handle_time: float, agents: int) -> float:
-    """Steady-state calls an Erlang comparison needs (ERLANG_BATCHES batches of
-    RELAXATIONS_PER_BATCH relaxation times); infinite when the queue is not stable."""
-    return (
-        math.ceil(ERLANG_BATCHES * RELAXATIONS_PER_BATCH * relaxation_arrivals(arrival_rate, handle_time, agents))
-        if relaxation_arrivals(arrival_rate, handle_time, agents) < math.inf
-        else math.inf
-    )
+def _ratio(values: np.ndarray, weights: np.ndarray, starts: np.ndarray) -> tuple[float, float, np.ndarray, np.ndarray]:
+    """Regenerative ratio estimator sum(values) / sum(weights) over whole cycles: the estimate, its
+    standard error (delta method over the i.i.d. cycles), and the per-cycle sums."""
+    value_sums = np.add.reduceat(values[starts[0] : starts[-1]], starts[:-1] - starts[0])
+    weight_sums = np.add.reduceat(weights[starts[0] : starts[-1]], starts[:-1] - starts[0])
+    estimate = float(value_sums.sum() / weight_sums.sum())
+    residual = value_sums - estimate * weight_sums
+    error = float(residual.std(ddof=1) / (weight_sums.mean() * math.sqrt(len(value_sums))))
+    return estimate, error, value_sums, weight_sums
 
 
-def _t_test(batch_means: np.ndarray, expected: float) -> tuple[float, float, float, float]:
-    """Mean, 95 % interval and two-sided p-value of the batch means against ``expected``."""
-    count = len(batch_means)
-    centre = float(batch_means.mean())
-    error = float(batch_means.std(ddof=1)) / math.sqrt(count)
-    half = float(stats.t.ppf(1 - ALPHA / 2, count - 1)) * error
+def _z_test(estimate: float, error: float, expected: float) -> tuple[float, float, float]:
+    """95 % interval and two-sided p-value of a regenerative estimate against ``expected``."""
+    half = float(stats.norm.ppf(1 - ALPHA / 2)) * error
     if error == 0:
-        p_value = 1.0 if centre == expected else 0.0
-    else:
-        p_value = float(2 * stats.t.sf(abs(centre - expected) / error, count - 1))
-    return centre, centre - half, centre + half, p_value
+        return estimate - half, estimate + half, 1.0 if estimate == expected else 0.0
+    return estimate - half, estimate + half, float(2 * stats.norm.sf(abs(estimate - expected) / error))
 
 
 def erlang_check(
@@ -326,17 +324,20 @@ def erlang_check(
     handle_time: float,
     agents: int,
     sl_seconds: float,
-    warm_up_share: float = 0.1,
 ) -> dict[str, Any]:
     """Measured P(wait), average speed of answer, service level and occupancy against Erlang C for
     the configured arrival rate and mean handle time. Every call must be answered (no wait limit);
-    values in arrival order, simulated seconds. The first ``warm_up_share`` of calls (the empty
-    system's warm-up) is left out; each figure gets a batch-means t-test (10 batches, no added
-    tolerance); the check's p-value is Bonferroni's over the four figures."""
+    values in arrival order, simulated seconds.
+
+    Intervals by the regenerative method: the run is cut where the queue starts afresh (an arrival
+    finds the system in its most frequent state), the cycles are independent, and each figure is a
+    ratio of cycle sums with a delta-method standard error. No warm-up to guess, no batch size to
+    tune, no tolerance added. The check's p-value is Bonferroni's over P(wait), service level and
+    occupancy; the average speed of answer is reported with its interval but not tested (see below)."""
     predicted = erlang_c(arrival_rate, handle_time, agents)
     predicted_sl = erlang_service_level(arrival_rate, handle_time, agents, sl_seconds)
     base: dict[str, Any] = {
-        "test": "Erlang C (M/M/c) vs measured, batch-means t-tests (10 batches), Bonferroni over 4 figures",
+        "test": "Erlang C (M/M/c) vs measured, regenerative 95 % intervals, Bonferroni over 3 tested figures",
         "statistical": True,
         "arrival_rate_per_second": round(arrival_rate, 6),
         "handle_time_seconds": round(handle_time, 3),
@@ -345,68 +346,81 @@ def erlang_check(
     }
     if predicted["offered_erlangs"] >= agents:
         return {**base, "ok": None, "status": "not applicable", "p_value": None, "note": "offered load >= agents"}
-    skip = int(len(waits) * warm_up_share)
-    steady = len(waits) - skip
-    needed = erlang_calls_needed(arrival_rate, handle_time, agents)
-    base.update(warm_up_calls_left_out=skip, steady_calls=steady, steady_calls_needed=needed)
-    if steady < needed:
-        return {**base, "ok": None, "status": "insufficient data", "p_value": None}
-    times = np.asarray(arrival_times[skip:], dtype=float)
-    wait = np.asarray(waits[skip:], dtype=float)
-    handle = np.asarray(handle_times[skip:], dtype=float)
-    size = steady // ERLANG_BATCHES
-    spans = np.array(
-        [times[min((b + 1) * size, steady - 1)] - times[b * size] for b in range(ERLANG_BATCHES)], dtype=float
-    )
-    occupancy = _batch_means(handle, ERLANG_BATCHES) * size / (agents * spans)
+    times = np.asarray(arrival_times, dtype=float)
+    wait = np.asarray(waits, dtype=float)
+    handle = np.asarray(handle_times, dtype=float)
+    starts = regeneration_cycles(times, times + wait + handle, agents) if len(times) else np.array([], dtype=int)
+    base["cycles"] = max(0, len(starts) - 1)
+    if len(starts) - 1 < MIN_CYCLES:
+        return {**base, "ok": None, "status": "insufficient data", "p_value": None, "cycles_needed": MIN_CYCLES}
+    ones = np.ones(len(times))
+    # Each arrival's share of time: the gap to the next arrival (the last one has none).
+    gaps = np.append(np.diff(times), 0.0)
     figures: dict[str, Any] = {}
     p_values = []
-    for name, batch_means, expected in (
-        ("p_wait", _batch_means(np.asarray(queued[skip:], dtype=float), ERLANG_BATCHES), predicted["p_wait"]),
-        ("asa_seconds", _batch_means(wait, ERLANG_BATCHES), predicted["asa"]),
-        (
-            f"service_level_{int(sl_seconds)}s",
-            _batch_means((wait <= sl_seconds).astype(float), ERLANG_BATCHES),
-            predicted_sl,
-        ),
-        ("occupancy", occupancy, predicted["occupancy"]),
+    for name, values, weights, expected in (
+        ("p_wait", np.asarray(queued, dtype=float), ones, predicted["p_wait"]),
+        ("asa_seconds", wait, ones, predicted["asa"]),
+        (f"service_level_{sl_seconds:g}s", (wait <= sl_seconds).astype(float), ones, predicted_sl),
+        ("occupancy", handle / agents, gaps, predicted["occupancy"]),
     ):
-        mean, low, high, p_value = _t_test(batch_means, float(expected))
-        p_values.append(p_value)
+        estimate, error, _, _ = _ratio(values, weights, starts)
+        low, high, p_value = _z_test(estimate, error, float(expected))
         figures[name] = {
-            "measured": round(mean, 4),
+            "measured": round(estimate, 4),
             "interval": [round(low, 4), round(high, 4)],
             "erlang_c": round(float(expected), 4),
             "inside": bool(low <= expected <= high),
             "p_value": round(p_value, 6),
         }
+        if name == "asa_seconds":
+            # Reported, not tested: the mean wait's sampling distribution is so skewed at these sizes
+            # that a normal-theory interval misses 12-16 % of the time at a nominal 5 % (measured,
+            # docs/simulation.md). P(wait) and the service level carry the same information.
+            figures[name]["tested"] = False
+            continue
+        p_values.append(p_value)
     p_value = min(1.0, len(p_values) * min(p_values))
     return {**base, "ok": True, "status": "pass", "figures": figures, "p_value": round(p_value, 6)}
 
 
-def stationarity_check(waits: Sequence[float], *, needed: int, warm_up_share: float = 0.1) -> dict[str, Any]:
-    """Were the waits stationary? The first half of the steady-state run against the second: Welch's
-    t-test on the batch means (5 batches a half). A queue at the edge of stability, or arrivals that
-    fell behind and caught up, fail it; Erlang C describes a stationary queue only."""
+def stationarity_check(
+    *, arrival_times: Sequence[float], waits: Sequence[float], handle_times: Sequence[float], agents: int
+) -> dict[str, Any]:
+    """Was the queue stationary? The share of callers who waited (P(wait)) over the first half of
+    the regeneration cycles against the second half (five sections of whole cycles each, Welch's
+    t-test). Arrivals that fell
+    behind and caught up, or a queue drifting away, fail it; Erlang C describes a stationary queue
+    only. (P(wait) rather than the mean wait: the mean wait is too skewed for a z-test, see
+    ``erlang_check``.)"""
     base: dict[str, Any] = {
-        "test": "first half vs second half of the waits, Welch t-test on batch means",
+        "test": "P(wait), first half vs second half of the regeneration cycles, Welch t-test on 5 + 5 sections",
         "statistical": True,
     }
-    wait = np.asarray(waits[int(len(waits) * warm_up_share) :], dtype=float)
-    if len(wait) < needed:
+    times = np.asarray(arrival_times, dtype=float)
+    wait = np.asarray(waits, dtype=float)
+    ends = times + wait + np.asarray(handle_times, dtype=float)
+    starts = regeneration_cycles(times, ends, agents) if len(times) else np.array([], dtype=int)
+    if len(starts) - 1 < MIN_CYCLES:
         return {**base, "ok": None, "status": "insufficient data", "p_value": None}
-    means = _batch_means(wait, ERLANG_BATCHES)
-    first, second = means[: ERLANG_BATCHES // 2], means[ERLANG_BATCHES // 2 :]
+    # Ten sections of whole cycles; P(wait) in each; the first five against the last five (Welch).
+    waited = (wait > 0).astype(float)
+    _, _, value_sums, count_sums = _ratio(waited, np.ones(len(times)), starts)
+    sections = [
+        value_sums[part].sum() / count_sums[part].sum() for part in np.array_split(np.arange(len(value_sums)), 10)
+    ]
+    first, second = np.asarray(sections[:5]), np.asarray(sections[5:])
     if first.std(ddof=1) == 0 and second.std(ddof=1) == 0:
         p_value = 1.0 if first.mean() == second.mean() else 0.0
     else:
         p_value = float(stats.ttest_ind(first, second, equal_var=False).pvalue)
+    first_share, second_share = float(first.mean()), float(second.mean())
     return {
         **base,
         "ok": True,
         "status": "pass",
-        "first_half_asa": round(float(first.mean()), 3),
-        "second_half_asa": round(float(second.mean()), 3),
+        "first_half_p_wait": round(first_share, 4),
+        "second_half_p_wait": round(second_share, 4),
         "p_value": round(p_value, 6),
     }
 

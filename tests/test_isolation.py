@@ -27,6 +27,7 @@ class AlphaWorld:
     waiting_call: str  # QUEUED
     agent_type: str  # exists only in alpha, unused
     call_type: str  # exists only in alpha, unused
+    audit_entry: int  # alpha's latest audit entry (beta, fresh, has none)
 
     def path(self, template: str) -> str:
         return template.format(**self.__dict__)
@@ -72,6 +73,7 @@ def _alpha_world(client: Any) -> AlphaWorld:
         waiting_call=waiting["id"],
         agent_type="alpha_only",
         call_type="alpha_calls",
+        audit_entry=ok(client.get("/audit"), 200)["results"][0]["id"],
     )
 
 
@@ -128,6 +130,7 @@ FOREIGN_OPERATIONS = [
     ("GET", "call-types/<slug:slug>", "/call-types/{call_type}", None, "call_type_not_found"),
     ("PATCH", "call-types/<slug:slug>", "/call-types/{call_type}", {"name": "Stolen"}, "call_type_not_found"),
     ("DELETE", "call-types/<slug:slug>", "/call-types/{call_type}", None, "call_type_not_found"),
+    ("GET", "audit/<int:entry_id>", "/audit/{audit_entry}", None, "audit_entry_not_found"),
 ]
 
 # Every collection of api_urlpatterns, read with beta's key: "what" names the rows alpha has there.
@@ -145,6 +148,7 @@ FOREIGN_LISTS = [
     ("config/conversion-matrix", "/config/conversion-matrix", "matrix"),
     ("system/status", "/system/status", "status"),
     ("system/metrics", "/system/metrics", "metrics"),
+    ("audit", "/audit", "audit"),
 ]
 
 
@@ -234,6 +238,7 @@ class TenantIsolationTests:
             foreign_body, missing_body = foreign.json(), missing.json()
             for body in (foreign_body, missing_body):
                 body.pop("instance", None)
+                body.pop("request_id", None)  # differs per request by design
             assert foreign_body == missing_body, foreign_path
 
     @pytest.mark.parametrize(("route", "template", "what"), FOREIGN_LISTS, ids=[t for _, t, _ in FOREIGN_LISTS])
@@ -255,7 +260,7 @@ class TenantIsolationTests:
             "alpha_calls",
         ):
             assert alpha_value not in text
-        if what in ("agents", "calls"):
+        if what in ("agents", "calls", "audit"):
             assert body["results"] == [] and body.get("count", 0) == 0
         elif what == "agent_types":
             assert [item["slug"] for item in body["results"]] == AGENT_TYPES

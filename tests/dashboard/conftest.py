@@ -88,15 +88,15 @@ class LiveServer:
 
 @pytest.fixture(scope="session")
 def tenant_live_server(_session_tenants, django_db_blocker) -> Iterator[LiveServer]:
-    """The project over real HTTP on 127.0.0.1, static files included (as pytest-django's
-    ``live_server`` does, but without its per-test flush, which would drop the session's tenants).
-    Tenants are reached by host name: ``alpha.localhost:<port>``."""
+    """The project over real HTTP on 127.0.0.1 (as pytest-django's ``live_server``, but without its
+    per-test flush, which would drop the session's tenants). Static files come from WhiteNoise and
+    the collected, hashed files, as in production. Tenants are reached by host name:
+    ``alpha.localhost:<port>``."""
     from django.test.testcases import LiveServerThread
 
     with django_db_blocker.unblock():
-        # No extra static handler: WhiteNoise, in the middleware, serves the collected (hashed)
-        # static files as in production; Django's finder-based handler knows no hashed names.
-        thread = LiveServerThread("127.0.0.1", lambda application: application, port=0)
+        # No static handler: any callable taking the application will do (WhiteNoise serves the files).
+        thread = LiveServerThread("127.0.0.1", lambda application: application, port=0)  # type: ignore[arg-type]
         thread.daemon = True
         thread.start()
         thread.is_ready.wait()

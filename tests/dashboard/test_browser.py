@@ -197,7 +197,7 @@ class DashboardBrowserTests:
         with schema_context(alpha.schema_name):
             # Other processes see a configuration change within a second (their snapshot's age).
             eventually(lambda: set(routing_config().p_ok.values()) == {1.0}, what="the new matrix")
-            make_agent(name="Ana Torres", agent_type="agente_tipo_2")
+            make_agent(name="Ana Torres", agent_type="agente_tipo_2", simulated=True)
             run = SimulationRun.objects.create(seed=5, strategy="longest_idle", rate_per_second=1, time_scale=1)
             call = make_call(call_type="llamada_tipo_4", simulation_run=run, simulation_sequence=0)
             assert simulated_call_finish(call_id=call.id)
@@ -266,14 +266,42 @@ class DashboardBrowserTests:
         expect(page.locator("#board-body tr").first).to_contain_text("Agent 499")
         browser_session.screenshot("dashboard-500-agents")
 
-    def test_it_follows_the_dark_colour_scheme(self, alpha, alpha_supervisor, tenant_live_server, chromium):
+    def test_it_follows_the_dark_colour_scheme_and_draws_the_staffing_curve(
+        self, alpha, alpha_supervisor, tenant_live_server, chromium
+    ):
         session = open_browser(chromium, color_scheme="dark")
         try:
             with schema_context(alpha.schema_name):
                 make_agent(name="Ana Torres")
                 make_call()
+                rows = [
+                    {"agents": n, "simulated": {"service_level": sl}, "erlang_c": {"service_level": sl - 0.02}}
+                    for n, sl in ((8, 0.41), (9, 0.62), (10, 0.77), (11, 0.86), (12, 0.93))
+                ]
+                SimulationRun.objects.create(
+                    seed=1,
+                    strategy="longest_idle",
+                    rate_per_second=1,
+                    time_scale=1,
+                    kind=SimulationRun.Kind.STAFFING,
+                    clock=SimulationRun.Clock.VIRTUAL,
+                    status=SimulationRun.Status.FINISHED,
+                    report={
+                        "staffing": {
+                            "service_level_target": 0.8,
+                            "service_level_seconds": 20,
+                            "smallest_staff_meeting_target": 11,
+                            "erlang_c_smallest_staff": 11,
+                            "rows": rows,
+                        }
+                    },
+                )
             log_in(session.page, tenant_live_server, username=alpha_supervisor, password=SUPERVISOR_PASSWORD)
             expect(session.page.locator("#board-body .st-BUSY")).to_have_count(1)
+            staffing = session.page.locator("#chart-staffing")
+            expect(staffing.locator("circle")).to_have_count(5)
+            expect(staffing.locator("circle.staff-pick")).to_have_count(1)
+            expect(staffing).to_contain_text("smallest staff meeting 80 % in 20 s: 11 (Erlang C: 11)")
 
             background = session.page.evaluate("getComputedStyle(document.body).backgroundColor")
 

@@ -171,20 +171,39 @@ class DashboardStateTests:
         from simulation.models import SimulationRun
 
         assert supervisor_browser.get("/dashboard/api/state").json()["staffing"] is None
-        staffing = {
-            "target": 0.8,
+        study = {  # as ``simulate --staffing`` stores it (simulation/staffing.py)
+            "kind": "staffing",
             "service_level_seconds": 20,
-            "recommended_agents": 12,
-            "rows": [{"agents": 10, "service_level": 0.6}, {"agents": 12, "service_level": 0.84}],
-        }
+            "service_level_target": 0.8,
+            "offered_erlangs": 9.5,
+            "smallest_staff_meeting_target": 12,
+            "erlang_c_smallest_staff": 12,
+            "rows": [
+                {"agents": 10, "simulated": {"service_level": 0.6, "asa_seconds": 40.0, "occupancy": 0.95},
+                 "erlang_c": {"service_level": 0.58}},
+                {"agents": 12, "simulated": {"service_level": 0.84, "asa_seconds": 9.0, "occupancy": 0.79},
+                 "erlang_c": {"service_level": 0.86}},
+            ],
+        }  # fmt: skip
         with schema_context(alpha.schema_name):
             SimulationRun.objects.create(
-                seed=1, strategy="longest_idle", rate_per_second=1, time_scale=1, report={"staffing": staffing}
+                seed=1,
+                strategy="longest_idle",
+                rate_per_second=1,
+                time_scale=1,
+                kind=SimulationRun.Kind.STAFFING,
+                clock=SimulationRun.Clock.VIRTUAL,
+                status=SimulationRun.Status.FINISHED,
+                report={"staffing": study},
             )
 
         shown = supervisor_browser.get("/dashboard/api/state").json()["staffing"]
 
-        assert shown["recommended_agents"] == 12 and shown["rows"] == staffing["rows"]
+        assert shown["recommended_agents"] == 12 and shown["target"] == 0.8
+        assert [(r["agents"], r["service_level"], r["erlang_c_service_level"]) for r in shown["rows"]] == [
+            (10, 0.6, 0.58),
+            (12, 0.84, 0.86),
+        ]
 
     def test_it_shows_real_and_simulated_traffic_apart_on_request(self, alpha, supervisor_browser):
         from simulation.models import SimulationRun
@@ -231,7 +250,10 @@ class DashboardStateTests:
         assert len(response.json()["agents"]) == agent_count
         # Session, user, permissions (a supervisor is not a superuser), then the state itself.
         assert len(queries) == EXPECTED_STATE_QUERIES, "\n".join(q["sql"][:150] for q in queries.captured_queries)
-        print(f"dashboard state with {agent_count} agents: {len(queries)} queries, {elapsed_ms:.1f} ms")
+        size_kb = len(response.content) / 1024
+        print(
+            f"dashboard state with {agent_count} agents: {len(queries)} queries, {elapsed_ms:.1f} ms, {size_kb:.0f} kB"
+        )
 
 
 # search_path, session, user, the permissions (user and group), then ten for the state itself.
@@ -307,3 +329,27 @@ class DashboardAgentStatusTests:
         assert_problem(response, 404, "agent_not_found")
         with schema_context(beta.schema_name):
             assert Agent.objects.get(id=foreign.id).status == Agent.Status.OFFLINE
+
+
+class SupervisorCreateCommandTests:
+    def test_it_creates_a_supervisor_who_can_log_in_on_the_tenant_s_host_only(self, alpha, beta, users):
+        from io import StringIO
+
+        from django.core.management import call_command
+
+        out = StringIO()
+        call_command("supervisor_create", tenant="alpha", username="eva", password="eva-pw-1234", stdout=out)
+        users.append((alpha.schema_name, "eva"))
+
+        assert "Supervisor 'eva' created for alpha" in out.getvalue()
+        alpha_browser, beta_browser = Client_for("alpha.localhost"), Client_for("beta.localhost")
+        assert (
+            alpha_browser.post("/dashboard/login/", {"username": "eva", "password": "eva-pw-1234"}).status_code == 302
+        )
+        assert beta_browser.post("/dashboard/login/", {"username": "eva", "password": "eva-pw-1234"}).status_code == 200
+        from django.core.management.base import CommandError
+
+        with pytest.raises(CommandError, match="already exists"):
+            call_command("supervisor_create", tenant="alpha", username="eva", stdout=StringIO())
+        with pytest.raises(CommandError, match="No tenant"):
+            call_command("supervisor_create", tenant="nope", username="eva", stdout=StringIO())

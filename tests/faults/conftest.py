@@ -80,7 +80,7 @@ def engine_on(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """Point this test process's engine at another Redis (the one the test kills)."""
 
     def point(url: str) -> None:
-        monkeypatch.setattr(settings, "REDIS_URL", url)
+        monkeypatch.setattr(settings, "ENGINE_REDIS_URL", url)
         monkeypatch.setattr(engine, "_client", None)
         monkeypatch.setattr(engine, "_scripts", {})
 

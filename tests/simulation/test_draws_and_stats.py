@@ -52,24 +52,26 @@ class CheckTests:
 
     def test_the_mix_check_passes_a_fair_mix_and_fails_a_skewed_one(self) -> None:
         weights = {"a": 0.25, "b": 0.25, "c": 0.25, "d": 0.25}
-        assert stats.mix_check({"a": 251, "b": 249, "c": 240, "d": 260}, weights)["ok"]
-        assert not stats.mix_check({"a": 400, "b": 200, "c": 200, "d": 200}, weights)["ok"]
+        assert stats.mix_check({"a": 251, "b": 249, "c": 240, "d": 260}, weights)["p_value"] > 0.5
+        assert stats.mix_check({"a": 400, "b": 200, "c": 200, "d": 200}, weights)["p_value"] < 0.001
 
     def test_the_conversion_check_detects_a_wrong_matrix(self) -> None:
         configured = {("t1", "c1"): 0.3, ("t1", "c2"): 0.05}
         rng = np.random.default_rng(0)
         right = {cell: (int((rng.random(800) < p).sum()), 800) for cell, p in configured.items()}
-        assert stats.conversion_check(right, configured)["ok"]
+        assert stats.conversion_check(right, configured)["p_value"] > 0.05
         swapped = {("t1", "c1"): right[("t1", "c2")], ("t1", "c2"): right[("t1", "c1")]}
         result = stats.conversion_check(swapped, configured)
-        assert not result["ok"] and not result["cells"]["t1/c1"]["ok"]
+        assert result["p_value"] < 0.001 and result["cells"]["t1/c1"]["status"] == "off"
+        checks = {"conversion": result}
+        assert stats.verdict(checks) is False and checks["conversion"]["status"] == "fail"
 
     def test_the_duration_check_detects_a_wrong_model(self) -> None:
         normal = _durations(11, 1500, **NORMAL)
-        assert stats.duration_check(normal, "normal", 180, 180, 1, 3600)["ok"]
-        assert not stats.duration_check(normal, "exponential", 180, 180, 1, 3600)["ok"]
+        assert stats.duration_check(normal, "normal", 180, 180, 1, 3600)["p_value"] > 0.05
+        assert stats.duration_check(normal, "exponential", 180, 180, 1, 3600)["p_value"] < 0.001
         # Comparing against the untruncated 180 s mean would be wrong too: the bounds matter.
-        assert not stats.duration_check(normal, "normal", 180, 180, -10_000, 10_000)["ok"]
+        assert stats.duration_check(normal, "normal", 180, 180, -10_000, 10_000)["p_value"] < 0.001
 
     def test_erlang_c_matches_the_textbook(self) -> None:
         # 2 Erlangs offered to 3 agents: P(wait) = 4/9; ASA = P(wait) * AHT / (c - A).
@@ -82,6 +84,25 @@ class CheckTests:
     def test_latency_check_compares_p99_with_the_threshold(self) -> None:
         assert stats.latency_check([1.0] * 99 + [50.0], 100)["ok"]
         assert not stats.latency_check([1.0] * 90 + [150.0] * 10, 100)["ok"]
+
+    def test_holm_controls_the_family_and_steps_down(self) -> None:
+        assert stats.holm([0.01, 0.04, 0.03], alpha=0.05) == [True, False, False]  # 0.01 < 0.05/3 only
+        assert stats.holm([0.01, 0.02, 0.04], alpha=0.05) == [True, True, True]  # 0.01<.0167, 0.02<.025, 0.04<.05
+        assert stats.holm_adjusted([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+
+    def test_the_verdict_leaves_insufficient_data_out_of_the_family(self) -> None:
+        checks: dict[str, dict[str, Any]] = {
+            "a": {"statistical": True, "p_value": 0.04},
+            "b": {"statistical": True, "p_value": None, "ok": None, "status": "insufficient data"},
+            "invariants": {"statistical": False, "ok": True},
+        }
+        # One check tested: it is judged at 5 % (b does not count, neither as a pass nor a fail).
+        assert stats.verdict(checks) is False and checks["a"]["status"] == "fail"
+        assert checks["b"]["status"] == "insufficient data" and checks["b"]["ok"] is None
+        checks["b"] = {"statistical": True, "p_value": 0.9}
+        assert stats.verdict(checks) is True  # two tested: 0.04 >= 0.05 / 2
+        checks["invariants"]["ok"] = False
+        assert stats.verdict(checks) is False
 
     def test_batch_means_give_a_wider_interval_for_correlated_data(self) -> None:
         rng = np.random.default_rng(1)

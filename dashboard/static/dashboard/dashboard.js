@@ -74,8 +74,8 @@
   const KPI_CARDS = [
     ["service_level", "Service level", (k) => pct(k.value), (k) => "target " + pct(k.target, 0) + " in " + k.seconds + " s"],
     ["asa_seconds", "ASA", (k) => (k.value === null ? "–" : duration(k.value)), (k) => "limit " + k.threshold + " s"],
-    ["occupancy", "Occupancy", (k) => pct(k.value), (k) => "of staffed; max " + k.threshold],
-    ["conversion", "Conversion", (k) => pct(k.value), (k) => "OK of " + num(k.calls) + " outcomes"],
+    ["occupancy", "Occupancy", (k) => pct(k.value), (k) => "max " + k.threshold],
+    ["conversion", "Conversion", (k) => pct(k.value), (k) => "of " + num(k.calls) + " calls"],
     ["assigned", "Assigned", (k) => num(k.value), () => "answered today"],
     ["completed", "Completed", (k) => num(k.value), () => "ended today"],
     ["saturated", "Saturated", (k) => num(k.value), (k) => (k.share === null ? "rejected, no room" : pct(k.share) + " of offered")],
@@ -168,13 +168,10 @@
     const c = row.cells;
     row.agent = agent;
     setText(c.nameText, agent.name);
-    const typeHtml = typeName("agent", agent.type);
-    if (c.type.dataset.v !== typeHtml) {
-      c.type.dataset.v = typeHtml;
-      c.type.textContent = typeHtml;
-      const small = document.createElement("small");
-      small.textContent = typeSlug("agent", agent.type);
-      c.type.appendChild(small);
+    const typeText = typeName("agent", agent.type);
+    if (c.type.textContent !== typeText) {
+      c.type.textContent = typeText;
+      c.type.title = typeSlug("agent", agent.type);
     }
     if (c.statusBadge.dataset.status !== agent.status) {
       c.statusBadge.dataset.status = agent.status;
@@ -357,7 +354,8 @@
   }
   function drawArrivals(series) {
     const host = $("chart-arrivals");
-    const max = niceMax(Math.max(...series.arrivals, 1));
+    // Whole numbers on each of the four grid lines.
+    const max = Math.max(4, Math.ceil(niceMax(Math.max(...series.arrivals, 1)) / 4) * 4);
     const f = frame(host, max, (v) => String(Math.round(v)), series.minutes);
     const n = series.arrivals.length;
     const band = (f.width - f.m.l - f.m.r) / n;
@@ -444,15 +442,20 @@
     if (staffing.target !== undefined && staffing.target !== null) {
       svgEl("line", { class: "target", x1: f.m.l, x2: f.width - f.m.r, y1: f.y(staffing.target), y2: f.y(staffing.target) }, f.svg);
     }
-    svgEl("path", { class: "staff-line", d: linePath(rowsData.map((r) => r.service_level), f) }, f.svg);
+    if (rowsData.some((r) => r.erlang_c_service_level !== null && r.erlang_c_service_level !== undefined)) {
+      svgEl("path", { class: "erlang-line", d: linePath(rowsData.map((r) => (r.erlang_c_service_level === undefined ? null : r.erlang_c_service_level)), f) }, f.svg);
+    }
+    svgEl("path", { class: "staff-line", d: linePath(rowsData.map((r) => (r.service_level === undefined ? null : r.service_level)), f) }, f.svg);
     rowsData.forEach((r, i) => {
       if (r.service_level === null || r.service_level === undefined) return;
       const dot = svgEl("circle", { class: r.agents === staffing.recommended_agents ? "staff-pick" : "staff-dot", cx: f.x(i), cy: f.y(r.service_level), r: r.agents === staffing.recommended_agents ? 5 : 3 }, f.svg);
       svgEl("title", {}, dot).textContent = r.agents + " agents: service level " + pct(r.service_level);
     });
     if (staffing.recommended_agents !== undefined && staffing.recommended_agents !== null) {
-      const t = svgEl("text", { x: f.width - f.m.r, y: f.m.t + 12, "text-anchor": "end" }, f.svg);
-      t.textContent = "smallest staff meeting the target: " + staffing.recommended_agents;
+      // Bottom right: the curve rises from the left, so that corner is free.
+      const t = svgEl("text", { x: f.width - f.m.r, y: f.y(0) - 8, "text-anchor": "end" }, f.svg);
+      t.textContent = "smallest staff meeting " + pct(staffing.target, 0) + " in " + staffing.service_level_seconds + " s: " + staffing.recommended_agents
+        + (staffing.erlang_c_agents ? " (Erlang C: " + staffing.erlang_c_agents + ")" : "");
     }
     host.replaceChildren(f.svg);
   }
@@ -478,6 +481,15 @@
     $("sim-start").hidden = running;
     $("sim-stop").hidden = !running;
     for (const input of form.querySelectorAll("input")) input.disabled = running;
+    if (running) {
+      // While a run plays, the form shows its parameters (read-only).
+      const values = { agents: sim.agents, calls_per_hour: sim.calls_per_hour, time_scale: sim.time_scale, calls: sim.calls_planned, seed: sim.seed };
+      for (const input of form.querySelectorAll("input")) {
+        const v = values[input.name];
+        const text = v === null || v === undefined ? "" : String(v);
+        if (input.value !== text) input.value = text;
+      }
+    }
   }
 
   function wireSimulation() {

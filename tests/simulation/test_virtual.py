@@ -1,0 +1,88 @@
+"""The simulated clock: services take "now" from it, a virtual run has no lag (every completion,
+wrap-up end and abandonment happens at its simulated instant), its settings never touch the tenant's,
+and one run at a time goes on in a tenant."""
+
+from __future__ import annotations
+
+import datetime
+import threading
+
+import pytest
+from django.utils import timezone
+
+from agents.models import Agent
+from assignment.models import RoutingSettings
+from assignment.services.config import routing_config_forget
+from callcenter import clock
+from callcenter.errors import ApplicationError
+from calls.models import Call
+from simulation.models import SimulationRun
+from simulation.runner import SimulationOptions, run_simulation
+
+MS = datetime.timedelta(milliseconds=1)
+
+
+class ClockTests:
+    def test_a_virtual_clock_is_seen_only_in_its_own_context(self) -> None:
+        start = datetime.datetime(2030, 1, 1, tzinfo=datetime.UTC)
+        virtual = clock.VirtualClock(start)
+        seen_elsewhere: list[datetime.datetime] = []
+        with clock.use_clock(virtual):
+            virtual.advance_to(start + datetime.timedelta(hours=2))
+            assert clock.now() == start + datetime.timedelta(hours=2) and clock.is_virtual()
+            thread = threading.Thread(target=lambda: seen_elsewhere.append(clock.now()))
+            thread.start()
+            thread.join()
+        assert abs(seen_elsewhere[0] - timezone.now()) < datetime.timedelta(minutes=1)
+        assert not clock.is_virtual() and abs(clock.now() - timezone.now()) < datetime.timedelta(seconds=5)
+
+    def test_a_clock_never_goes_back(self) -> None:
+        start = datetime.datetime(2030, 1, 1, tzinfo=datetime.UTC)
+        virtual = clock.VirtualClock(start)
+        virtual.advance_to(start + MS)
+        with pytest.raises(ValueError):
+            virtual.advance_to(start)
+
+
+class VirtualRunTests:
+    def test_everything_happens_at_its_simulated_instant(self, in_alpha) -> None:
+        RoutingSettings.objects.update(wrap_up_seconds=30, max_wait_seconds=60)
+        routing_config_forget()
+        # Four agents, far more calls than they can take: waits, abandonments and wrap-ups.
+        outcome = run_simulation(SimulationOptions(calls=150, agents=4, rate=0.05, seed=11))
+        calls = list(Call.objects.filter(simulation_run=outcome.run))
+        abandoned = [c for c in calls if c.status == Call.Status.ABANDONED]
+        completed = [c for c in calls if c.status == Call.Status.COMPLETED]
+        assert abandoned and completed and len(abandoned) + len(completed) == 150
+        for call in abandoned:  # hung up exactly at the wait limit
+            assert abs(call.ended_at - call.queued_at - datetime.timedelta(seconds=60)) <= MS
+        for call in completed:  # talked exactly its drawn duration: no lag
+            assert abs(call.actual_duration_seconds - call.planned_duration_seconds) <= 0.002
+            assert abs(call.ended_at - call.expected_end_at) <= 2 * MS
+        for agent in Agent.objects.filter(simulated=True):
+            last_end = max(c.ended_at for c in completed if c.agent_id == agent.id and c.ended_at is not None)
+            # Idle again exactly when its last wrap-up ended.
+            assert agent.status == Agent.Status.AVAILABLE
+            assert abs(agent.idle_since - last_end - datetime.timedelta(seconds=30)) <= 2 * MS
+        assert outcome.report["checks"]["invariants"]["ok"]
+        assert outcome.report["clock_facts"]["simulated_seconds"] > 150 / 0.05 * 0.8
+
+    def test_a_runs_settings_never_change_the_tenants(self, in_alpha) -> None:
+        before = RoutingSettings.objects.values().get()
+        options = SimulationOptions(
+            calls=40, agents=4, seed=2, strategy="best_conversion", duration_model="exponential", no_wait_limit=True
+        )
+        outcome = run_simulation(options)
+        assert RoutingSettings.objects.values().get() == before
+        assert outcome.run.settings_overrides["strategy"] == "best_conversion"
+        assert outcome.report["strategy"] == "best_conversion" and outcome.report["duration_model"] == "exponential"
+        assert "erlang_c" in outcome.report["checks"]  # exponential, no wait limit: Erlang C applies
+
+    def test_one_run_at_a_time_per_tenant(self, in_alpha) -> None:
+        SimulationRun.objects.create(seed=1, strategy="longest_idle", rate_per_second=1, time_scale=1)  # going on
+        with pytest.raises(ApplicationError) as raised:
+            run_simulation(SimulationOptions(calls=5, agents=2, seed=1))
+        assert raised.value.code == "simulation_running" and raised.value.status == 409
+        # A run not heard from for a minute (its process died) no longer blocks.
+        SimulationRun.objects.update(updated_at=timezone.now() - datetime.timedelta(minutes=5))
+        assert run_simulation(SimulationOptions(calls=5, agents=2, seed=1)).report["calls"] == 5
