@@ -91,7 +91,7 @@ class CheckTests:
         assert stats.holm_adjusted([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
 
     def test_the_verdict_leaves_insufficient_data_out_of_the_family(self) -> None:
-        checks = {
+        checks: dict[str, dict[str, Any]] = {
             "a": {"statistical": True, "p_value": 0.04},
             "b": {"statistical": True, "p_value": None, "ok": None, "status": "insufficient data"},
             "invariants": {"statistical": False, "ok": True},
