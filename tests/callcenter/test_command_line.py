@@ -199,6 +199,15 @@ class MakeStopTests:
             stderr=subprocess.DEVNULL,
         )
 
+        def make_stop() -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                ["make", "--no-print-directory", "stop", f"RUN_PID={pid_file}"],
+                cwd=BASE_DIR,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+
         def children() -> list[str]:
             out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(honcho.pid)], capture_output=True, text=True)
             return out.stdout.split()
@@ -207,23 +216,11 @@ class MakeStopTests:
             wait_for(children, seconds=30, what="honcho's process")
             sleeper = children()
             pid_file.write_text(str(os.getpid()))  # a stale file naming another process: left alone
-            ignored = subprocess.run(
-                ["make", "--no-print-directory", "stop", f"RUN_PID={pid_file}"],
-                cwd=BASE_DIR,
-                capture_output=True,
-                text=True,
-                timeout=60,
-            )
+            ignored = make_stop()
             assert ignored.returncode == 0 and "Nothing started by make run is running." in ignored.stdout
             pid_file.write_text(str(honcho.pid))
 
-            result = subprocess.run(
-                ["make", "--no-print-directory", "stop", f"RUN_PID={pid_file}"],
-                cwd=BASE_DIR,
-                capture_output=True,
-                text=True,
-                timeout=60,
-            )
+            result = make_stop()
 
             assert result.returncode == 0, result.stdout + result.stderr
             assert "Stopped." in result.stdout and not pid_file.exists()
