@@ -67,7 +67,8 @@ class WorkerFaultTests:
         _short_wait_limit(beta.schema_name)
         from django.conf import settings
 
-        broker = Celery(broker=settings.CELERY_BROKER_URL)
+        # set_as_current=False: the project's shared tasks must keep publishing through the project's app.
+        broker = Celery(broker=settings.CELERY_BROKER_URL, set_as_current=False)
         broker.control.purge()  # tasks left by earlier tests must not delay this test's
         worker = start_worker(tmp_path)
         processes.append(worker)
@@ -91,7 +92,7 @@ class WorkerFaultTests:
         _short_wait_limit(beta.schema_name)
         broker_server = RedisServer(tmp_path).start()
         processes.append(broker_server)
-        broker = Celery(broker=broker_server.url())
+        broker = Celery(broker=broker_server.url(), set_as_current=False)
         broker.conf.broker_connection_retry_on_startup = True
         worker = start_worker(
             tmp_path,
