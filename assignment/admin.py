@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 
 from agents.models import AgentType
-from assignment.models import Assignment, ConversionRate, RoutingSettings
+from assignment.models import ROUTING_SETTINGS_ID, Assignment, ConversionRate, RoutingSettings
 from assignment.services.config import (
     SETTINGS_FIELDS,
     call_type_mix_update,
@@ -113,7 +113,7 @@ class RoutingSettingsAdmin(admin.ModelAdmin[RoutingSettings]):
         return False
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
-        RoutingSettings.objects.get_or_create(id=1)
+        RoutingSettings.objects.get_or_create(id=ROUTING_SETTINGS_ID)
         return HttpResponseRedirect("1/change/")
 
     def save_model(self, request: HttpRequest, obj: RoutingSettings, form: Any, change: bool) -> None:

@@ -16,6 +16,10 @@ class DurationModel(models.TextChoices):
     EXPONENTIAL = "exponential"
 
 
+# The one row of RoutingSettings per tenant schema (a check constraint keeps it the only one).
+ROUTING_SETTINGS_ID = 1
+
+
 class RoutingSettings(models.Model):
     """The tenant's routing settings: one row per tenant schema (pk is always 1)."""
 
@@ -100,7 +104,7 @@ class RoutingSettings(models.Model):
         verbose_name = "routing settings"
         verbose_name_plural = "routing settings"
         constraints = [
-            models.CheckConstraint(condition=Q(id=1), name="routing_settings_singleton"),
+            models.CheckConstraint(condition=Q(id=ROUTING_SETTINGS_ID), name="routing_settings_singleton"),
             models.CheckConstraint(condition=Q(wrap_up_seconds__gte=0), name="routing_wrap_up_nonneg"),
             models.CheckConstraint(condition=Q(duration_mean_seconds__gt=0), name="routing_mean_pos"),
             models.CheckConstraint(condition=Q(duration_std_seconds__gte=0), name="routing_std_nonneg"),

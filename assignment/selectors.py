@@ -10,7 +10,7 @@ from redis.exceptions import RedisError
 
 from agents.models import Agent
 from assignment import engine, metrics
-from assignment.models import ConversionRate, RoutingSettings
+from assignment.models import ROUTING_SETTINGS_ID, ConversionRate, RoutingSettings
 from assignment.services.config import SETTINGS_FIELDS, routing_config
 from callcenter.tenancy import current_schema
 from calls.models import Call, CallType
@@ -18,7 +18,7 @@ from calls.models import Call, CallType
 
 def config_get() -> dict[str, Any]:
     """The tenant's routing settings and call-type mix, as the API shows them."""
-    settings = RoutingSettings.objects.get_or_create(id=1)[0]
+    settings = RoutingSettings.objects.get_or_create(id=ROUTING_SETTINGS_ID)[0]
     data: dict[str, Any] = {name: getattr(settings, name) for name in SETTINGS_FIELDS}
     data["call_type_mix"] = {c.slug: c.mix_weight for c in CallType.objects.order_by("slug")}
     data["updated_at"] = settings.updated_at
@@ -74,7 +74,7 @@ def system_metrics() -> dict[str, Any]:
     if cached is not None:
         return dict(cached)
     now = timezone.now()
-    settings = RoutingSettings.objects.get_or_create(id=1)[0]
+    settings = RoutingSettings.objects.get_or_create(id=ROUTING_SETTINGS_ID)[0]
     threshold = datetime.timedelta(seconds=settings.service_level_seconds)
     totals = Call.objects.aggregate(
         calls_total=Count("id"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+
 NOTHING = "\u2013"  # an en dash: no value
 
 
@@ -23,3 +25,11 @@ def type_label(*, name: str, slug: str) -> str:
 def count_noun(count: int, singular: str, plural: str | None = None) -> str:
     """``1, "run"`` -> ``1 run``; ``3, "run"`` -> ``3 runs``."""
     return f"{count} {singular if count == 1 else plural or singular + 's'}"
+
+
+def api_datetime(value: datetime.datetime | None) -> str | None:
+    """A timestamp as the REST API shows it (DRF's ISO 8601, UTC as ``Z``), for event payloads."""
+    if value is None:
+        return None
+    text = value.astimezone(datetime.UTC).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text

@@ -60,7 +60,7 @@ class TenantCollector(Collector):
         )
         for schema_name in tenant_list().values_list("schema_name", flat=True):
             with schema_context(schema_name):
-                from assignment.models import RoutingSettings
+                from assignment.models import ROUTING_SETTINGS_ID, RoutingSettings
 
                 try:
                     buckets, total = metrics.latency_histogram(schema_name=schema_name)
@@ -77,7 +77,11 @@ class TenantCollector(Collector):
                 by_status = dict(Agent.objects.values_list("status").annotate(n=Count("id")).order_by("status"))
                 for status in Agent.Status.values:
                     agents.add_metric([schema_name, status], by_status.get(status, 0))
-                routing = RoutingSettings.objects.filter(id=1).values_list("max_assignment_time_ms", flat=True).first()
+                routing = (
+                    RoutingSettings.objects.filter(id=ROUTING_SETTINGS_ID)
+                    .values_list("max_assignment_time_ms", flat=True)
+                    .first()
+                )
                 threshold.add_metric([schema_name], (routing or 100.0) / 1000)
         yield from (latency, calls, received, current, queue, agents, threshold)
         yield from _redis_memory()

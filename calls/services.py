@@ -21,7 +21,9 @@ from assignment.services.recovery import engine_call, with_repair
 from assignment.services.release import call_end
 from audit.services import Actor
 from callcenter import clock
+from callcenter.db.returning import update_returning
 from callcenter.errors import ApplicationError
+from calls.events import call_event_record
 from calls.models import Call, CallType
 from calls.selectors import call_find_retry
 from simulation.models import SimulationRun
@@ -184,10 +186,15 @@ def _leave_queue(*, call_id: uuid.UUID | str, status: str, end_reason: str) -> b
     """A waiting call ends without an agent (CANCELLED or ABANDONED). False if it is no longer waiting."""
     with transaction.atomic():
         now = clock.now()
-        waiting = Call.objects.filter(id=call_id, status=Call.Status.QUEUED)
-        simulated = waiting.values_list("simulated", flat=True).first()
-        if simulated is None or waiting.update(status=status, end_reason=end_reason, ended_at=now) == 0:
+        call = update_returning(
+            Call,
+            where={"id": call_id, "status": Call.Status.QUEUED},
+            values={"status": status, "end_reason": end_reason, "ended_at": now, "updated_at": now},
+        )
+        if call is None:
             return False
+        simulated = call.simulated
+        call_event_record(call)
 
         def run(cfg: Any) -> bool:
             return engine.cancel(

@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from agents.models import Agent
 from agents.services import agent_set_status
-from assignment.models import RoutingSettings
+from assignment.models import ROUTING_SETTINGS_ID, RoutingSettings
 from assignment.services.config import routing_config
 from audit.services import Actor, audit_record
 from callcenter.errors import ApplicationError
@@ -121,7 +121,7 @@ def simulation_start(*, parameters: LiveParameters, actor: Actor) -> SimulationR
     with transaction.atomic():
         # The check is repeated under the tenant's settings row lock (a one-row table every tenant
         # has), so two starts at once make one run; the lock lasts this short transaction.
-        RoutingSettings.objects.select_for_update().filter(id=1).first()
+        RoutingSettings.objects.select_for_update().filter(id=ROUTING_SETTINGS_ID).first()
         if simulation_running() is not None:
             raise ApplicationError(
                 code="simulation_running", message="A simulation is already running; stop it first.", status=409

@@ -24,6 +24,7 @@ from callcenter import clock
 from callcenter.errors import ApplicationError
 from callcenter.tenancy import current_schema
 from calls.models import Call
+from events.registry import Event
 from simulation.draws import draw_duration, draw_outcome
 from simulation.models import SimulationRun
 
@@ -59,6 +60,24 @@ def simulated_call_plan(
         schema_name = current_schema()
         transaction.on_commit(lambda: _schedule_completion(schema_name, call_id, expected_end))
     return duration, expected_end
+
+
+def simulated_call_plan_on_assignment(event: Event) -> None:
+    """In-transaction consumer of call.assigned: a simulated call gets its duration drawn and its
+    completion scheduled (on commit); a real call is left alone."""
+    call = event.subject
+    if not isinstance(call, Call) or call.simulation_run_id is None or call.assigned_at is None:
+        return
+    run = call.simulation_run
+    assert run is not None
+    call.planned_duration_seconds, call.expected_end_at = simulated_call_plan(
+        call_id=call.id,
+        sequence=call.simulation_sequence or 0,
+        seed=run.seed,
+        time_scale=run.time_scale,
+        assigned_at=call.assigned_at,
+        schedule=run.complete_with_celery,
+    )
 
 
 def _schedule_completion(schema_name: str, call_id: uuid.UUID, expected_end: datetime.datetime) -> None:

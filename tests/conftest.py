@@ -36,6 +36,7 @@ TENANT_TABLES = [
     "assignment_routingsettings",
     "audit_auditentry",
     "simulation_simulationrun",
+    "events_outboxevent",
 ]
 
 

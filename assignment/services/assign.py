@@ -16,21 +16,22 @@ import datetime
 import logging
 import random
 import time
-import uuid
-from dataclasses import dataclass
 
 from django.db import IntegrityError, connection, transaction
 
+from agents.events import agent_status_changed
 from agents.models import Agent
 from assignment import engine
 from assignment.keys import POOLS
-from assignment.metrics import observe_assignment
 from assignment.models import Assignment
-from assignment.services.config import RoutingConfig
+from assignment.services.config import RoutingConfig, routing_config
 from assignment.services.recovery import AgentConflict, engine_call, engine_rebuild
 from callcenter import clock
+from callcenter.db.returning import update_returning
 from callcenter.tenancy import current_schema
+from calls.events import call_event_record
 from calls.models import Call
+from events.services import events_batch
 
 logger = logging.getLogger(__name__)
 
@@ -47,12 +48,6 @@ def advisory_lock_call(call_id: object) -> None:
 
 def _is_agent_conflict(error: IntegrityError) -> bool:
     return any(name in str(error) for name in _AGENT_CONSTRAINTS)
-
-
-@dataclass(frozen=True)
-class ClaimRecord:
-    call: Call
-    result: engine.ClaimResult
 
 
 def assign_new_call(*, call: Call, config: RoutingConfig, received_at: float, rng: random.Random | None = None) -> Call:
@@ -85,9 +80,14 @@ def assign_new_call(*, call: Call, config: RoutingConfig, received_at: float, rn
                     )
 
                 claimed = engine_call(run)
-                _record_claim(call=call, claimed=claimed, strategy=used["strategy"], received_at=received_at, now=now)
-            if claimed.outcome == "ASSIGNED":
-                observe_assignment(schema_name=current_schema(), milliseconds=call.assignment_time_ms or 0.0)
+                _record_claim(
+                    call=call,
+                    claimed=claimed,
+                    strategy=used["strategy"],
+                    received_at=received_at,
+                    now=now,
+                    config=config,
+                )
             return call
         except AgentConflict:
             # Redis and Postgres disagree about that agent: the rebuild (which does not see this
@@ -109,53 +109,58 @@ def assign_new_call(*, call: Call, config: RoutingConfig, received_at: float, rn
 
 
 def _record_claim(
-    *, call: Call, claimed: engine.ClaimResult, strategy: str, received_at: float, now: datetime.datetime
+    *,
+    call: Call,
+    claimed: engine.ClaimResult,
+    strategy: str,
+    received_at: float,
+    now: datetime.datetime,
+    config: RoutingConfig,
 ) -> None:
+    """Record the engine's decision: the call's row (inserted last) and its events, in one batch
+    (one INSERT for the outbox). In-transaction consumers of call.assigned (a simulated call's
+    planned duration) complete the call before its row is written."""
     # A retried attempt starts from a clean slate.
     call.agent_id, call.assigned_at, call.queued_at, call.ended_at = None, None, None, None
     call.end_reason, call.assignment_time_ms = "", None
+    call.planned_duration_seconds, call.expected_end_at = None, None
     call.created_at = now
-    if claimed.outcome == "ASSIGNED":
-        assert claimed.agent_id is not None
-        updated = Agent.objects.filter(
-            id=claimed.agent_id, status=Agent.Status.AVAILABLE, simulated=call.simulated
-        ).update(status=Agent.Status.BUSY, status_changed_at=now)
-        if updated != 1:
-            raise AgentConflict(claimed.agent_id)
-        call.status = Call.Status.ASSIGNED
-        call.agent_id = uuid.UUID(claimed.agent_id)
-        call.assigned_at = now
-        # Foreign keys are checked at COMMIT (Django makes them deferrable), so the assignment row
-        # can go first and the call row last, with the latency measured just before it.
-        if call.simulation_run is not None:
-            from simulation.services import simulated_call_plan
-
-            call.planned_duration_seconds, call.expected_end_at = simulated_call_plan(
-                call_id=call.id,
-                sequence=call.simulation_sequence or 0,
-                seed=call.simulation_run.seed,
-                time_scale=call.simulation_run.time_scale,
-                assigned_at=now,
-                schedule=call.simulation_run.complete_with_celery,
+    with events_batch():
+        if claimed.outcome == "ASSIGNED":
+            assert claimed.agent_id is not None
+            agent = update_returning(
+                Agent,
+                where={"id": claimed.agent_id, "status": Agent.Status.AVAILABLE, "simulated": call.simulated},
+                values={"status": Agent.Status.BUSY, "status_changed_at": now, "updated_at": now},
             )
-        call.assignment_time_ms = (time.perf_counter() - received_at) * 1000
-        Assignment.objects.create(
-            call_id=call.id,
-            agent_id=claimed.agent_id,
-            strategy=strategy,
-            candidates=claimed.candidates,
-            latency_ms=call.assignment_time_ms,
-        )
-    elif claimed.outcome == "QUEUED":
-        call.status = Call.Status.QUEUED
-        call.queued_at = now
-    elif claimed.outcome == "SATURATED":
-        call.status = Call.Status.SATURATED
-        call.ended_at = now
-        call.end_reason = "saturated"
-    else:
-        raise engine.EngineUnavailable(f"unexpected claim result {claimed.outcome}")
-    call.save(force_insert=True)
+            if agent is None:
+                raise AgentConflict(claimed.agent_id)
+            call.status = Call.Status.ASSIGNED
+            call.agent_id = agent.id
+            call.assigned_at = now
+            # Foreign keys are checked at COMMIT (Django makes them deferrable), so the assignment row
+            # can go first and the call row last, with the latency measured just before it.
+            call.assignment_time_ms = (time.perf_counter() - received_at) * 1000
+            Assignment.objects.create(
+                call_id=call.id,
+                agent_id=claimed.agent_id,
+                strategy=strategy,
+                candidates=claimed.candidates,
+                latency_ms=call.assignment_time_ms,
+            )
+            agent_type = config.agent_types_by_id.get(agent.agent_type_id)
+            agent_status_changed(agent, agent_type_slug=agent_type.slug if agent_type else None)
+        elif claimed.outcome == "QUEUED":
+            call.status = Call.Status.QUEUED
+            call.queued_at = now
+        elif claimed.outcome == "SATURATED":
+            call.status = Call.Status.SATURATED
+            call.ended_at = now
+            call.end_reason = "saturated"
+        else:
+            raise engine.EngineUnavailable(f"unexpected claim result {claimed.outcome}")
+        call_event_record(call)
+        call.save(force_insert=True)
 
 
 def _undo(*, call: Call, claimed: engine.ClaimResult | None) -> None:
@@ -189,49 +194,49 @@ def record_queued_assignment(
     now = clock.now()
     latency_ms = (time.perf_counter() - started) * 1000
 
-    def update() -> int:
-        return Call.objects.filter(id=call_id, status=Call.Status.QUEUED, simulated=simulated).update(
-            status=Call.Status.ASSIGNED, agent_id=agent_id, assigned_at=now, assignment_time_ms=latency_ms
+    def update() -> Call | None:
+        return update_returning(
+            Call,
+            where={"id": call_id, "status": Call.Status.QUEUED, "simulated": simulated},
+            values={
+                "status": Call.Status.ASSIGNED,
+                "agent": agent_id,
+                "assigned_at": now,
+                "assignment_time_ms": latency_ms,
+                "updated_at": now,
+            },
         )
 
-    updated = update()
-    if updated == 0:
+    call = update()
+    if call is None:
         # Not visible as QUEUED: either it left the queue (cancelled, abandoned) or its creator has not
         # committed yet. The creator holds this lock until its transaction ends; then look again.
         advisory_lock_call(call_id)
-        updated = update()
-    if updated == 0:
+        call = update()
+    if call is None:
         return False
     # The agent must be free in Postgres too (every path that frees an agent writes AVAILABLE
     # first): Redis may have been rebuilt from a view where it still was.
-    agent_updated = Agent.objects.filter(id=agent_id, status=Agent.Status.AVAILABLE, simulated=simulated).update(
-        status=Agent.Status.BUSY, status_changed_at=now, wrap_up_ends_at=None
+    agent = update_returning(
+        Agent,
+        where={"id": agent_id, "status": Agent.Status.AVAILABLE, "simulated": simulated},
+        values={"status": Agent.Status.BUSY, "status_changed_at": now, "wrap_up_ends_at": None, "updated_at": now},
     )
-    if agent_updated != 1:
+    if agent is None:
         raise AgentConflict(agent_id)
     Assignment.objects.create(
         call_id=call_id, agent_id=agent_id, strategy=strategy, candidates=candidates, latency_ms=latency_ms
     )
-    run = Call.objects.filter(id=call_id, simulation_run__isnull=False).values_list(
-        "simulation_sequence",
-        "simulation_run__seed",
-        "simulation_run__time_scale",
-        "simulation_run__complete_with_celery",
-    )
-    for sequence, seed, time_scale, with_celery in run:
-        from simulation.services import simulated_call_plan
-
-        planned, expected_end = simulated_call_plan(
-            call_id=uuid.UUID(str(call_id)),
-            sequence=sequence or 0,
-            seed=seed,
-            time_scale=time_scale,
-            assigned_at=now,
-            schedule=with_celery,
-        )
-        Call.objects.filter(id=call_id).update(planned_duration_seconds=planned, expected_end_at=expected_end)
-    schema_name = current_schema()
-    transaction.on_commit(lambda: observe_assignment(schema_name=schema_name, milliseconds=latency_ms))
+    config = routing_config()
+    call_type = config.call_types_by_id.get(call.call_type_id)
+    agent_type = config.agent_types_by_id.get(agent.agent_type_id)
+    with events_batch():
+        planned = (call.planned_duration_seconds, call.expected_end_at)
+        call_event_record(call, call_type_slug=call_type.slug if call_type else None)
+        if (call.planned_duration_seconds, call.expected_end_at) != planned:
+            # An in-transaction consumer of call.assigned planned the call (a simulated one).
+            call.save(update_fields=["planned_duration_seconds", "expected_end_at"])
+        agent_status_changed(agent, agent_type_slug=agent_type.slug if agent_type else None)
     return True
 
 

@@ -20,11 +20,13 @@ from django.core.cache import cache as shared_cache
 from django.db import transaction
 
 from agents.models import Agent, AgentType
-from assignment.models import ConversionRate, RoutingSettings
+from assignment.models import ROUTING_SETTINGS_ID, ConversionRate, RoutingSettings
 from audit.services import Actor, audit_record
 from callcenter.errors import ApplicationError
 from callcenter.tenancy import current_schema
 from calls.models import Call, CallType
+from events.registry import CONFIG_CHANGED
+from events.services import event_record
 
 CONFIG_CACHE_SECONDS = 1.0
 
@@ -153,7 +155,7 @@ def _routing_config(*, force: bool = False) -> RoutingConfig:
             config = replace(shared, loaded_at=time.monotonic())
             local[schema_name] = config
             return config
-    settings = RoutingSettings.objects.get_or_create(id=1)[0]
+    settings = RoutingSettings.objects.get_or_create(id=ROUTING_SETTINGS_ID)[0]
     call_types = list(CallType.objects.all())
     agent_types = list(AgentType.objects.all())
     p_ok = {(rate.agent_type_id, rate.call_type_id): rate.p_ok for rate in ConversionRate.objects.all()}
@@ -180,6 +182,34 @@ def routing_config_forget() -> None:
     shared_cache.delete(_shared_key(schema_name))
 
 
+def _record_change(
+    *,
+    actor: Actor,
+    action: str,
+    obj: Any,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> None:
+    """A configuration change is audited and announced (config.changed) in its transaction. The
+    routing settings row is locked first: it serialises the tenant's configuration changes, so their
+    events are numbered in commit order."""
+    audit_record(actor=actor, action=action, obj=obj, before=before, after=after)
+    RoutingSettings.objects.select_for_update().filter(id=ROUTING_SETTINGS_ID).values_list("id").first()
+    event_record(
+        event_type=CONFIG_CHANGED,
+        object_type="config",
+        object_id="routing",
+        subject=obj,
+        payload=lambda: {
+            "change": action,
+            "object_type": obj._meta.model_name,
+            "object_id": str(obj.pk),
+            "before": before,
+            "after": after,
+        },
+    )
+
+
 def _after_config_change() -> None:
     routing_config_forget()
     transaction.on_commit(routing_config_forget)
@@ -189,7 +219,7 @@ def config_seed_defaults() -> None:
     """The defaults of SPEC §2 for a new tenant (current schema): four call types at 25 % each,
     four agent types, the reference conversion matrix and default routing settings."""
     with transaction.atomic():
-        RoutingSettings.objects.get_or_create(id=1)
+        RoutingSettings.objects.get_or_create(id=ROUTING_SETTINGS_ID)
         call_types = {
             slug: CallType.objects.get_or_create(
                 slug=slug, defaults={"name": slug.replace("_", " ").capitalize(), "mix_weight": 0.25}
@@ -232,7 +262,7 @@ def routing_settings_check(*, settings: RoutingSettings) -> None:
 def routing_settings_update(*, changes: Mapping[str, Any], actor: Actor) -> RoutingSettings:
     """Update routing settings (already validated field by field) and check cross-field rules."""
     with transaction.atomic():
-        settings = RoutingSettings.objects.select_for_update().get_or_create(id=1)[0]
+        settings = RoutingSettings.objects.select_for_update().get_or_create(id=ROUTING_SETTINGS_ID)[0]
         before = _settings_as_dict(settings)
         for name, value in changes.items():
             if name not in SETTINGS_FIELDS:
@@ -242,7 +272,7 @@ def routing_settings_update(*, changes: Mapping[str, Any], actor: Actor) -> Rout
         settings.save()
         after = _settings_as_dict(settings)
         if before != after:
-            audit_record(actor=actor, action="config.update", obj=settings, before=before, after=after)
+            _record_change(actor=actor, action="config.update", obj=settings, before=before, after=after)
         _after_config_change()
     return settings
 
@@ -262,8 +292,12 @@ def call_type_mix_update(*, mix: Mapping[str, float], actor: Actor) -> None:
             CallType.objects.filter(pk=call_types[slug].pk).update(mix_weight=float(weight) / total)
         after = {slug: float(w) / total for slug, w in mix.items()}
         if before != after:
-            audit_record(
-                actor=actor, action="config.call_type_mix", obj=RoutingSettings(id=1), before=before, after=after
+            _record_change(
+                actor=actor,
+                action="config.call_type_mix",
+                obj=RoutingSettings(id=ROUTING_SETTINGS_ID),
+                before=before,
+                after=after,
             )
         _after_config_change()
 
@@ -317,8 +351,12 @@ def conversion_matrix_update(*, matrix: Mapping[str, Mapping[str, Any]], actor: 
             )
         after = {f"{a}/{c}": p for (a, c), p in values.items()}
         if before != after:
-            audit_record(
-                actor=actor, action="config.conversion_matrix", obj=RoutingSettings(id=1), before=before, after=after
+            _record_change(
+                actor=actor,
+                action="config.conversion_matrix",
+                obj=RoutingSettings(id=ROUTING_SETTINGS_ID),
+                before=before,
+                after=after,
             )
         _after_config_change()
     return {a: {c: values[(a, c)] for c in sorted(call_types)} for a in sorted(agent_types)}
@@ -341,7 +379,7 @@ def agent_type_create(*, slug: str, name: str, conversion_rates: Mapping[str, An
         ConversionRate.objects.bulk_create(
             ConversionRate(agent_type=agent_type, call_type=call_types[s], p_ok=p) for s, p in rates.items()
         )
-        audit_record(
+        _record_change(
             actor=actor, action="agent_type.create", obj=agent_type, after={"slug": slug, "name": name, "rates": rates}
         )
         _after_config_change()
@@ -361,7 +399,7 @@ def call_type_create(
         ConversionRate.objects.bulk_create(
             ConversionRate(agent_type=agent_types[s], call_type=call_type, p_ok=p) for s, p in rates.items()
         )
-        audit_record(
+        _record_change(
             actor=actor, action="call_type.create", obj=call_type, after={"slug": slug, "name": name, "rates": rates}
         )
         _after_config_change()
@@ -383,7 +421,7 @@ def type_rename(
         after: dict[str, Any] = {"name": obj.name}
         if isinstance(obj, CallType):
             after["mix_weight"] = obj.mix_weight
-        audit_record(actor=actor, action=f"{obj._meta.model_name}.update", obj=obj, before=before, after=after)
+        _record_change(actor=actor, action=f"{obj._meta.model_name}.update", obj=obj, before=before, after=after)
         _after_config_change()
     return obj
 
@@ -396,7 +434,7 @@ def agent_type_delete(*, agent_type: AgentType, actor: Actor) -> None:
     if AgentType.objects.count() <= 1:
         raise ApplicationError(code="last_type", message="A tenant keeps at least one agent type.", status=409)
     with transaction.atomic():
-        audit_record(actor=actor, action="agent_type.delete", obj=agent_type, before={"slug": agent_type.slug})
+        _record_change(actor=actor, action="agent_type.delete", obj=agent_type, before={"slug": agent_type.slug})
         agent_type.delete()
         _after_config_change()
 
@@ -411,6 +449,6 @@ def call_type_delete(*, call_type: CallType, actor: Actor) -> None:
     if CallType.objects.count() <= 1:
         raise ApplicationError(code="last_type", message="A tenant keeps at least one call type.", status=409)
     with transaction.atomic():
-        audit_record(actor=actor, action="call_type.delete", obj=call_type, before={"slug": call_type.slug})
+        _record_change(actor=actor, action="call_type.delete", obj=call_type, before={"slug": call_type.slug})
         call_type.delete()
         _after_config_change()

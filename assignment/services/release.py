@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 from django.db import transaction
 
+from agents.events import agent_status_changed
 from agents.models import Agent
 from assignment import engine
 from assignment.models import Assignment
@@ -26,7 +27,9 @@ from assignment.services.recovery import AgentConflict, engine_call
 from callcenter import clock
 from callcenter.errors import ApplicationError
 from callcenter.tenancy import current_schema
+from calls.events import call_event_record
 from calls.models import Call
+from events.services import events_batch
 
 # Everything about an agent that its changes write (its row is locked while they do).
 AGENT_STATE_FIELDS = [
@@ -44,8 +47,9 @@ AGENT_STATE_FIELDS = [
 
 
 def agent_lock(*, agent_id: uuid.UUID | str) -> Agent:
-    """Lock and return an agent row (inside a transaction)."""
-    agent = Agent.objects.select_for_update().filter(id=agent_id).first()
+    """Lock and return an agent row (inside a transaction), with its type (read, not locked: an
+    event's payload names it)."""
+    agent = Agent.objects.select_for_update(of=("self",)).select_related("agent_type").filter(id=agent_id).first()
     if agent is None:
         raise ApplicationError(code="agent_not_found", message="No such agent.", status=404)
     return agent
@@ -55,6 +59,7 @@ def agent_make_available(*, agent: Agent, idle_since: datetime.datetime, expecte
     """Make a locked agent free: it takes the oldest highest-priority waiting call, or joins the idle
     line with ``idle_since``. Call inside the transaction that locked ``agent``."""
     started = time.perf_counter()
+    previous = agent.status
     agent.status = Agent.Status.AVAILABLE
     agent.idle_since = idle_since
     agent.wrap_up_ends_at = None
@@ -76,12 +81,16 @@ def agent_make_available(*, agent: Agent, idle_since: datetime.datetime, expecte
 
         released = engine_call(run)
         if released.outcome == "IDLE":
+            if previous != agent.status:
+                agent_status_changed(agent)
             return agent
         if released.outcome == "ALREADY":
             # Already free in Redis: keep its place in the line (its original idle clock).
             if released.idle_since_ms is not None:
                 agent.idle_since = datetime.datetime.fromtimestamp(released.idle_since_ms / 1000, tz=datetime.UTC)
                 agent.save(update_fields=["idle_since", "updated_at"])
+            if previous != agent.status:
+                agent_status_changed(agent)
             return agent
         if released.outcome == "MISMATCH":
             raise AgentConflict(str(agent.id))
@@ -118,6 +127,7 @@ def agent_take_off(
             simulated=agent.simulated,
         )
 
+    previous = agent.status
     if status != "REMOVED":
         agent.status = status
         agent.wrap_up_ends_at = wrap_up_ends_at if status == Agent.Status.WRAP_UP else None
@@ -133,6 +143,8 @@ def agent_take_off(
             message="The agent is on a call; end the call first or pass force=true.",
             status=409,
         )
+    if status != "REMOVED" and previous != status:
+        agent_status_changed(agent)
     return agent
 
 
@@ -153,7 +165,7 @@ def call_end(
     """
     from assignment.services.config import routing_config
 
-    with transaction.atomic():
+    with transaction.atomic(), events_batch():
         # The call's row only (not its call type's): its type is read, never changed, here.
         call = Call.objects.select_for_update(of=("self",)).select_related("call_type").filter(id=call_id).first()
         if call is None:
@@ -181,6 +193,7 @@ def call_end(
         call.save(
             update_fields=["status", "end_reason", "ended_at", "outcome", "actual_duration_seconds", "updated_at"]
         )
+        call_event_record(call)
         Assignment.objects.filter(call_id=call.id, ended_at__isnull=True).update(ended_at=now)
         # The agent's row is locked: its counters are updated here and saved with its new status.
         agent.calls_handled += 1

@@ -9,7 +9,7 @@ from django.test import Client
 from django_tenants.utils import schema_context
 
 from agents.models import Agent
-from assignment.models import RoutingSettings
+from assignment.models import ROUTING_SETTINGS_ID, RoutingSettings
 from assignment.services.config import SETTINGS_FIELDS
 from calls.models import Call
 from tests.factories import make_agent, make_call
@@ -103,7 +103,7 @@ class AgentAdminDisplayTests:
 
 def _settings_form(alpha, **overrides) -> dict[str, str]:
     with schema_context(alpha.schema_name):
-        settings = RoutingSettings.objects.get(id=1)
+        settings = RoutingSettings.objects.get(id=ROUTING_SETTINGS_ID)
         form = {name: str(getattr(settings, name)) for name in SETTINGS_FIELDS}
     form.update({f"mix__llamada_tipo_{i}": "0.25" for i in range(1, 5)})
     form.update({k: str(v) for k, v in overrides.items()})
