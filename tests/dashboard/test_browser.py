@@ -165,8 +165,11 @@ class DashboardBrowserTests:
 
         page.get_by_role("button", name="Stop simulation").click()
 
-        expect(page.locator("#sim-badge")).to_have_text("Stopped")
+        # No more arrivals; the calls in progress finish on their own, meanwhile the run is draining.
+        expect(page.locator("#sim-badge")).to_have_text(re.compile(r"^(Draining|Stopped)$"))
         expect(form.get_by_role("button", name="Start simulation")).to_be_visible()
+        expect(page.locator("#sim-badge")).to_have_text("Stopped", timeout=120_000)
+        expect(page.locator("#sim-status")).to_contain_text(" 0 in progress")
         with schema_context(alpha.schema_name):
             run = SimulationRun.objects.get(source="dashboard")
             assert run.status == SimulationRun.Status.STOPPED and run.seed == 11
