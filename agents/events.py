@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from agents.models import Agent
-from assignment.services.config import routing_config
 from callcenter.formatting import api_datetime
 from events import registry
 from events.services import event_record
+from routing.services import routing_config
 
 
 def agent_payload(agent: Agent, *, agent_type_slug: str | None = None) -> dict[str, Any]:

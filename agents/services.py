@@ -1,25 +1,191 @@
-"""Agent writes. Each change of one agent is atomic in Postgres and Redis together (see
-``assignment.services.release`` for the locking policy)."""
+"""Agent writes: create, update, delete, status changes, and the transitions every one of them (and
+a call's end) goes through: free (takes the next waiting call or idles), off (OFFLINE, BREAK,
+WRAP_UP), removed.
+
+Locking policy: every change of one agent runs in a transaction that first locks the agent's row
+(``select_for_update``), so Redis and Postgres apply that agent's changes in the same order; the
+engine call runs inside that transaction, just before it commits, and a failed engine call rolls the
+Postgres change back. (New calls do not take this lock: they use a conditional update instead, see
+``assignment.services.assign``.) If the commit itself fails after Redis changed, the sweep's drift
+check repairs Redis.
+"""
 
 from __future__ import annotations
 
+import datetime
+import time
 import uuid
+from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 from django.db import transaction
 
+from agents.events import agent_status_changed
 from agents.models import Agent, AgentType
-from assignment.services.recovery import with_repair
-from assignment.services.release import agent_lock, agent_make_available, agent_take_off, call_end
+from assignment import engine
+from assignment.services.assign import record_queued_assignment
+from assignment.services.recovery import AgentConflict, engine_call, with_repair
+from assignment.services.sweep import SweepStep, sweep_step_register
 from audit.services import Actor, audit_record
 from callcenter import clock
 from callcenter.errors import ApplicationError
-from calls.models import Call
+from callcenter.tenancy import current_schema
+from routing.services import RoutingConfig
 
 # "AVAILABLE, BREAK or OFFLINE", for messages (a list of the enum members would print their reprs).
 _CLIENT_SETTABLE_WORDS = " or ".join(
     [", ".join(sorted(str(status) for status in Agent.CLIENT_SETTABLE)[:-1]), max(map(str, Agent.CLIENT_SETTABLE))]
 )
+
+
+# Everything about an agent that its changes write (its row is locked while they do).
+AGENT_STATE_FIELDS = [
+    "status",
+    "idle_since",
+    "wrap_up_ends_at",
+    "status_changed_at",
+    "agent_type",
+    "calls_handled",
+    "calls_ok",
+    "calls_ko",
+    "talk_time_seconds",
+    "updated_at",
+]
+
+
+def agent_lock(*, agent_id: uuid.UUID | str) -> Agent:
+    """Lock and return an agent row (inside a transaction), with its type (read, not locked: an
+    event's payload names it)."""
+    agent = Agent.objects.select_for_update(of=("self",)).select_related("agent_type").filter(id=agent_id).first()
+    if agent is None:
+        raise ApplicationError(code="agent_not_found", message="No such agent.", status=404)
+    return agent
+
+
+def agent_make_available(*, agent: Agent, idle_since: datetime.datetime, expected_call_id: str | None = None) -> Agent:
+    """Make a locked agent free: it takes the oldest highest-priority waiting call, or joins the idle
+    line with ``idle_since``. Call inside the transaction that locked ``agent``."""
+    started = time.perf_counter()
+    previous = agent.status
+    agent.status = Agent.Status.AVAILABLE
+    agent.idle_since = idle_since
+    agent.wrap_up_ends_at = None
+    agent.status_changed_at = clock.now()
+    agent.save(update_fields=AGENT_STATE_FIELDS)
+    expected = expected_call_id
+    for _ in range(100):
+
+        def run(cfg: RoutingConfig, expected: str | None = expected) -> engine.ReleaseResult:
+            return engine.release(
+                schema_name=current_schema(),
+                agent_id=str(agent.id),
+                agent_type_id=agent.agent_type_id,
+                idle_since_ms=engine.to_ms(idle_since.timestamp()),
+                expected_call_id=expected,
+                type_ids=cfg.type_ids,
+                simulated=agent.simulated,
+            )
+
+        released = engine_call(run)
+        if released.outcome == "IDLE":
+            if previous != agent.status:
+                agent_status_changed(agent)
+            return agent
+        if released.outcome == "ALREADY":
+            # Already free in Redis: keep its place in the line (its original idle clock).
+            if released.idle_since_ms is not None:
+                agent.idle_since = datetime.datetime.fromtimestamp(released.idle_since_ms / 1000, tz=datetime.UTC)
+                agent.save(update_fields=["idle_since", "updated_at"])
+            if previous != agent.status:
+                agent_status_changed(agent)
+            return agent
+        if released.outcome == "MISMATCH":
+            raise AgentConflict(str(agent.id))
+        assert released.call_id is not None
+        if record_queued_assignment(
+            call_id=released.call_id,
+            agent_id=str(agent.id),
+            candidates=1,
+            started=started,
+            strategy="queue",
+            simulated=agent.simulated,
+        ):
+            agent.refresh_from_db()
+            return agent
+        # That call is gone (cancelled, abandoned, never committed): take the next one.
+        expected = released.call_id
+    raise ApplicationError(code="engine_busy", message="Could not settle the agent; try again.", status=503)
+
+
+def agent_take_off(
+    *, agent: Agent, status: str, expected_call_id: str | None = None, wrap_up_ends_at: datetime.datetime | None = None
+) -> Agent:
+    """Take a locked agent out of the line: OFFLINE, BREAK or WRAP_UP (or REMOVED before a delete).
+    Raises ``agent_busy`` (409) if Redis says it holds a call other than ``expected_call_id``."""
+
+    def run(cfg: RoutingConfig) -> engine.SetStatusResult:
+        return engine.set_status(
+            schema_name=current_schema(),
+            agent_id=str(agent.id),
+            status=status,
+            agent_type_id=agent.agent_type_id,
+            expected_call_id=expected_call_id,
+            type_ids=cfg.type_ids,
+            simulated=agent.simulated,
+        )
+
+    previous = agent.status
+    if status != "REMOVED":
+        agent.status = status
+        agent.wrap_up_ends_at = wrap_up_ends_at if status == Agent.Status.WRAP_UP else None
+        agent.status_changed_at = clock.now()
+        agent.save(update_fields=AGENT_STATE_FIELDS)
+    result = engine_call(run)
+    if result.outcome == "BUSY" and expected_call_id is not None:
+        # Postgres says the agent holds expected_call_id, Redis another call: a disagreement.
+        raise AgentConflict(str(agent.id))
+    if result.outcome == "BUSY":
+        raise ApplicationError(
+            code="agent_busy",
+            message="The agent is on a call; end the call first or pass force=true.",
+            status=409,
+        )
+    if status != "REMOVED" and previous != status:
+        agent_status_changed(agent)
+    return agent
+
+
+def wrap_up_finish(*, agent_id: uuid.UUID | str, now: datetime.datetime | None = None) -> bool:
+    """End an agent's wrap-up if it is over: the agent becomes available with idle_since = the end
+    of wrap-up (call end + wrap_up_seconds). Idempotent; False when there was nothing to do."""
+    with transaction.atomic():
+        agent = agent_lock(agent_id=agent_id)
+        if agent.status != Agent.Status.WRAP_UP or agent.wrap_up_ends_at is None:
+            return False
+        if agent.wrap_up_ends_at > (now or clock.now()):
+            return False
+        agent_make_available(agent=agent, idle_since=agent.wrap_up_ends_at)
+    return True
+
+
+# Ending the call an agent holds belongs to the call lifecycle (``calls``), which builds on the
+# transitions above; it registers its function here at start-up (``calls.apps``), so that this module
+# never imports it. The function ends the agent's active call (COMPLETED, no outcome) giving the agent
+# ``next_agent_status``; it returns the call's id (None when the agent holds none) and whether this
+# call of it ended the call.
+ActiveCallEnder = Callable[..., tuple[uuid.UUID | None, bool]]
+_active_call_ender: list[ActiveCallEnder] = []
+
+
+def agent_active_call_ender_register(ender: ActiveCallEnder) -> None:
+    _active_call_ender[:] = [ender]
+
+
+def _end_active_call(*, agent_id: uuid.UUID, next_agent_status: str) -> tuple[uuid.UUID | None, bool]:
+    if not _active_call_ender:
+        raise RuntimeError("no call lifecycle registered to end an agent's call (calls app not installed?)")
+    return _active_call_ender[0](agent_id=agent_id, next_agent_status=next_agent_status)
 
 
 def _agent_state(agent: Agent) -> dict[str, Any]:
@@ -133,22 +299,8 @@ def agent_set_status(*, agent: Agent, status: str, force: bool = False, actor: A
                     message="The agent is on a call; end the call first or pass force=true.",
                     status=409,
                 )
-            active = (
-                Call.objects.filter(agent_id=agent.id, status=Call.Status.ASSIGNED).values_list("id", flat=True).first()
-            )
+            active, ended_here = _end_active_call(agent_id=agent.id, next_agent_status=status)
             if active is not None:
-                # Locks the call, then the agent (the same order as every call end).
-                try:
-                    _, ended_here = call_end(
-                        call_id=active,
-                        final_status=Call.Status.COMPLETED,
-                        end_reason="agent_forced_status",
-                        next_agent_status=status,
-                    )
-                except ApplicationError as error:
-                    if error.code != "invalid_call_state":
-                        raise
-                    ended_here = False
                 if not ended_here:
                     # The call ended some other way meanwhile (and the agent may already hold the
                     # next one): start over, so the agent still gets the status asked for.
@@ -183,3 +335,15 @@ def agent_set_status(*, agent: Agent, status: str, force: bool = False, actor: A
         return Agent.objects.select_related("agent_type").get(id=agent.id)
 
     return with_repair(change)
+
+
+def _wrap_ups_due(now: datetime.datetime) -> Iterator[Callable[[], bool]]:
+    """Real agents whose wrap-up is over (simulated ones are the simulation's: a virtual run ends
+    them at its own simulated instants)."""
+    due = Agent.objects.filter(status=Agent.Status.WRAP_UP, wrap_up_ends_at__lte=now, simulated=False)
+    for agent_id in due.values_list("id", flat=True)[:1000]:
+        yield partial(wrap_up_finish, agent_id=agent_id, now=now)
+
+
+def agent_sweep_steps_register() -> None:
+    sweep_step_register(SweepStep(name="wrap-up", counter="wrap_ups_ended", order=20, items=_wrap_ups_due))

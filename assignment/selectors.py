@@ -11,23 +11,8 @@ from redis.exceptions import RedisError
 from agents.models import Agent
 from assignment import engine, metrics
 from assignment.models import ROUTING_SETTINGS_ID, ConversionRate, RoutingSettings
-from assignment.services.config import SETTINGS_FIELDS, routing_config
 from callcenter.tenancy import current_schema
-from calls.models import Call, CallType
-
-
-def config_get() -> dict[str, Any]:
-    """The tenant's routing settings and call-type mix, as the API shows them."""
-    settings = RoutingSettings.objects.get_or_create(id=ROUTING_SETTINGS_ID)[0]
-    data: dict[str, Any] = {name: getattr(settings, name) for name in SETTINGS_FIELDS}
-    data["call_type_mix"] = {c.slug: c.mix_weight for c in CallType.objects.order_by("slug")}
-    data["updated_at"] = settings.updated_at
-    return data
-
-
-def conversion_matrix_get() -> dict[str, dict[str, float]]:
-    return routing_config(force=True).matrix_by_slug()
-
+from calls.models import Call
 
 SERVICE_LEVEL_WINDOW = datetime.timedelta(hours=1)
 

@@ -69,6 +69,7 @@ TENANT_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "audit",
+    "routing",
     "events",
     "agents",
     "calls",

@@ -6,7 +6,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from agents import apis as agent_apis
-from assignment import apis as config_apis
+from assignment import apis as engine_apis
 from audit import apis as audit_apis
 from callcenter.admin_sites import tenant_admin_site
 from callcenter.api import composite
@@ -14,6 +14,7 @@ from callcenter.errors import handler404 as not_found
 from callcenter.prometheus import prometheus_metrics
 from callcenter.views import favicon, health, health_live, problems, root
 from calls import apis as call_apis
+from routing import apis as config_apis
 
 api_urlpatterns = [
     path(
@@ -43,8 +44,8 @@ api_urlpatterns = [
     path("calls/<uuid:call_id>/complete", call_apis.CallCompleteApi.as_view(), name="call-complete"),
     path("audit", audit_apis.AuditListApi.as_view(), name="audit"),
     path("audit/<int:entry_id>", audit_apis.AuditDetailApi.as_view(), name="audit-entry"),
-    path("system/status", config_apis.SystemStatusApi.as_view(), name="system-status"),
-    path("system/metrics", config_apis.SystemMetricsApi.as_view(), name="system-metrics"),
+    path("system/status", engine_apis.SystemStatusApi.as_view(), name="system-status"),
+    path("system/metrics", engine_apis.SystemMetricsApi.as_view(), name="system-metrics"),
     path("config", config_apis.ConfigApi.as_view(), name="config"),
     path("config/conversion-matrix", config_apis.ConversionMatrixApi.as_view(), name="conversion-matrix"),
     path(

@@ -9,7 +9,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from assignment.services.config import routing_config
 from callcenter.actors import actor_from_request
 from callcenter.api import StrictSerializer, not_found, query_params, validated
 from callcenter.errors import ApplicationError
@@ -17,6 +16,7 @@ from callcenter.pagination import CallCursorPagination, CursorParams, cursor_par
 from calls.models import Call
 from calls.selectors import call_get, call_list
 from calls.services import call_cancel, call_complete, call_create, request_fingerprint
+from routing.services import routing_config
 
 RETRY_AFTER_SECONDS = 5
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from assignment.services.config import routing_config
 from callcenter.formatting import api_datetime
 from calls.models import Call
 from events import registry
 from events.services import event_record
+from routing.services import routing_config
 
 EVENT_OF_STATUS = {
     Call.Status.QUEUED: registry.CALL_QUEUED,

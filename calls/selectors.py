@@ -3,7 +3,7 @@ from __future__ import annotations
 import datetime
 import uuid
 
-from django.db.models import QuerySet
+from django.db.models import DurationField, F, Func, Q, QuerySet, Value
 
 from calls.models import Call, CallType
 
@@ -55,3 +55,29 @@ def call_type_list() -> QuerySet[CallType]:
 
 def call_type_get(*, slug: str) -> CallType | None:
     return CallType.objects.filter(slug=slug).first()
+
+
+# SimulationRun.Clock.VIRTUAL: such a run is driven by its own process at simulated instants.
+VIRTUAL_CLOCK = "virtual"
+
+
+def calls_waiting_too_long(*, now: datetime.datetime, max_wait_seconds: int) -> QuerySet[Call, uuid.UUID]:
+    """Waiting calls past the wait limit. A simulated call's limit is in simulated seconds: it waits
+    ``max_wait_seconds / time_scale`` real seconds."""
+    real_limit = now - datetime.timedelta(seconds=max_wait_seconds)
+    simulated_limit = Value(now) - Func(
+        Value(float(max_wait_seconds)) / F("simulation_run__time_scale"),
+        template="make_interval(secs => %(expressions)s)",
+        output_field=DurationField(),
+    )
+    return (
+        Call.objects.filter(status=Call.Status.QUEUED)
+        .exclude(simulation_run__clock=VIRTUAL_CLOCK)  # its driver abandons it at its simulated instant
+        .exclude(simulation_run__settings_overrides__has_key="max_wait_seconds")  # run without a wait limit
+        .filter(
+            Q(simulation_run__isnull=True, queued_at__lte=real_limit)
+            | Q(simulation_run__isnull=False, queued_at__lte=simulated_limit)
+        )
+        .order_by("queued_at")
+        .values_list("id", flat=True)
+    )

@@ -1,31 +1,39 @@
-"""Call writes: create (claim an agent), complete, cancel or hang up, abandon."""
+"""Call writes, the call's whole lifecycle: create (claim an agent), end (complete, hang up, the
+agent's forced status change), cancel, abandon. Agent transitions are ``agents.services``'s; the
+claim itself is the engine's (``assignment.services.assign``)."""
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import random
 import re
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from django.db import IntegrityError, transaction
 
 from agents.models import Agent
+from agents.services import agent_lock, agent_make_available, agent_take_off
 from assignment import engine
+from assignment.models import Assignment
 from assignment.services.assign import assign_new_call
-from assignment.services.config import routing_config
 from assignment.services.recovery import engine_call, with_repair
-from assignment.services.release import call_end
+from assignment.services.sweep import SweepStep, sweep_step_register
 from audit.services import Actor
 from callcenter import clock
 from callcenter.db.returning import update_returning
 from callcenter.errors import ApplicationError
 from calls.events import call_event_record
 from calls.models import Call, CallType
-from calls.selectors import call_find_retry
+from calls.selectors import call_find_retry, calls_waiting_too_long
+from events.services import events_batch
+from routing.services import routing_config
 from simulation.models import SimulationRun
 
 E164 = re.compile(r"\+[1-9][0-9]{6,14}", re.ASCII)  # used with fullmatch: no trailing newline
@@ -210,3 +218,104 @@ def _leave_queue(*, call_id: uuid.UUID | str, status: str, end_reason: str) -> b
 def call_abandon(*, call_id: uuid.UUID | str) -> bool:
     """A call that waited past max_wait_seconds becomes ABANDONED."""
     return _leave_queue(call_id=call_id, status=Call.Status.ABANDONED, end_reason="abandoned")
+
+
+def call_end(
+    *,
+    call_id: uuid.UUID | str,
+    final_status: str,
+    end_reason: str,
+    outcome: str | None = None,
+    draw_outcome: Callable[[Call, Agent], str] | None = None,
+    next_agent_status: str | None = None,
+) -> tuple[Call, bool]:
+    """End an ASSIGNED call (COMPLETED or CANCELLED) and free its agent: wrap-up if the tenant has
+    one, else available (taking the next waiting call), or ``next_agent_status`` when forced.
+    ``draw_outcome(call, agent)`` gives the outcome when ``outcome`` is None.
+
+    Idempotent: returns ``(call, False)`` when the call had already ended with this status.
+    """
+    from routing.services import routing_config
+
+    with transaction.atomic(), events_batch():
+        # The call's row only (not its call type's): its type is read, never changed, here.
+        call = Call.objects.select_for_update(of=("self",)).select_related("call_type").filter(id=call_id).first()
+        if call is None:
+            raise ApplicationError(code="call_not_found", message="No such call.", status=404)
+        if call.status != Call.Status.ASSIGNED:
+            if call.status == final_status:
+                return call, False
+            raise ApplicationError(
+                code="invalid_call_state",
+                message=f"The call is {call.status}; only an active (ASSIGNED) call can end this way.",
+                status=409,
+            )
+        now = clock.now()
+        assert call.agent_id is not None  # an ASSIGNED call has an agent (check constraint)
+        agent = agent_lock(agent_id=call.agent_id)
+        assert call.assigned_at is not None
+        talk_seconds = max(0.0, (now - call.assigned_at).total_seconds())
+        if final_status == Call.Status.COMPLETED and outcome is None and draw_outcome is not None:
+            outcome = draw_outcome(call, agent)
+        call.status = final_status
+        call.end_reason = end_reason
+        call.ended_at = now
+        call.outcome = outcome if final_status == Call.Status.COMPLETED else None
+        call.actual_duration_seconds = talk_seconds
+        call.save(
+            update_fields=["status", "end_reason", "ended_at", "outcome", "actual_duration_seconds", "updated_at"]
+        )
+        call_event_record(call)
+        Assignment.objects.filter(call_id=call.id, ended_at__isnull=True).update(ended_at=now)
+        # The agent's row is locked: its counters are updated here and saved with its new status.
+        agent.calls_handled += 1
+        agent.calls_ok += 1 if call.outcome == Call.Outcome.OK else 0
+        agent.calls_ko += 1 if call.outcome == Call.Outcome.KO else 0
+        agent.talk_time_seconds += talk_seconds
+        wrap_up = routing_config().settings.wrap_up_seconds
+        if next_agent_status == Agent.Status.AVAILABLE:
+            agent_make_available(agent=agent, idle_since=now, expected_call_id=str(call.id))
+        elif next_agent_status is not None:
+            agent_take_off(agent=agent, status=next_agent_status, expected_call_id=str(call.id))
+        elif wrap_up > 0:
+            agent_take_off(
+                agent=agent,
+                status=Agent.Status.WRAP_UP,
+                expected_call_id=str(call.id),
+                wrap_up_ends_at=now + datetime.timedelta(seconds=wrap_up),
+            )
+        else:
+            agent_make_available(agent=agent, idle_since=now, expected_call_id=str(call.id))
+    return call, True
+
+
+def agent_active_call_end(*, agent_id: uuid.UUID, next_agent_status: str) -> tuple[uuid.UUID | None, bool]:
+    """End the call ``agent_id`` holds (COMPLETED, no outcome, end_reason ``agent_forced_status``) and
+    give the agent ``next_agent_status``. Returns the call's id (None when it holds none) and whether
+    this ended it (False when it ended some other way meanwhile). Registered with ``agents.services``
+    for a forced status change."""
+    active = Call.objects.filter(agent_id=agent_id, status=Call.Status.ASSIGNED).values_list("id", flat=True).first()
+    if active is None:
+        return None, False
+    try:
+        _, ended_here = call_end(
+            call_id=active,
+            final_status=Call.Status.COMPLETED,
+            end_reason="agent_forced_status",
+            next_agent_status=next_agent_status,
+        )
+    except ApplicationError as error:
+        if error.code != "invalid_call_state":
+            raise
+        ended_here = False
+    return active, ended_here
+
+
+def _calls_waiting_too_long(now: datetime.datetime) -> Iterator[Callable[[], bool]]:
+    max_wait_seconds = routing_config().settings.max_wait_seconds
+    for call_id in calls_waiting_too_long(now=now, max_wait_seconds=max_wait_seconds)[:1000]:
+        yield partial(call_abandon, call_id=call_id)
+
+
+def call_sweep_steps_register() -> None:
+    sweep_step_register(SweepStep(name="abandon", counter="abandoned", order=10, items=_calls_waiting_too_long))

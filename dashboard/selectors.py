@@ -18,8 +18,8 @@ from django.db.models.functions import TruncMinute
 from django.utils import timezone
 
 from agents.models import Agent
-from assignment.services.config import routing_config
 from calls.models import Call
+from routing.services import routing_config
 from simulation.models import SimulationRun
 from simulation.selectors import simulation_run_latest
 

@@ -26,11 +26,11 @@ from django.utils import timezone
 from agents.models import Agent
 from agents.services import agent_set_status
 from assignment.models import ROUTING_SETTINGS_ID, RoutingSettings
-from assignment.services.config import routing_config
 from audit.services import Actor, audit_record
 from callcenter.errors import ApplicationError
 from callcenter.tenancy import current_schema
 from calls.services import call_create
+from routing.services import routing_config
 from simulation.models import SimulationRun
 from simulation.runner import ensure_agents, ensure_agents_available
 from simulation.selectors import simulation_runs_active

@@ -31,11 +31,11 @@ from django.utils import timezone
 from agents.models import Agent, AgentType
 from agents.services import agent_create, agent_set_status
 from assignment.models import RoutingSettings
-from assignment.services.config import routing_config, routing_overrides
 from assignment.services.recovery import engine_drift
 from callcenter.errors import ApplicationError
 from calls.models import Call
 from calls.services import call_create
+from routing.services import routing_config, routing_overrides
 from simulation import stats
 from simulation.models import SimulationRun
 from simulation.selectors import simulation_runs_active

@@ -12,19 +12,21 @@ from __future__ import annotations
 import datetime
 import logging
 import uuid
+from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from assignment.services.config import routing_config, routing_overrides
 from audit.services import Actor
 from callcenter import clock
 from callcenter.errors import ApplicationError
 from callcenter.tenancy import current_schema
 from calls.models import Call
 from events.registry import Event
+from routing.services import routing_config, routing_overrides
 from simulation.draws import draw_duration, draw_outcome
 from simulation.models import SimulationRun
 
@@ -181,3 +183,29 @@ def tenant_status() -> dict[str, Any]:
         "calls_today": Call.objects.filter(created_at__date=state["time"].date()).count(),
         "last_run": str(last) if last else "",
     }
+
+
+def _simulation_sweep_items(now: datetime.datetime) -> Iterator[Callable[[], bool]]:
+    from agents.models import Agent
+    from agents.services import wrap_up_finish
+    from simulation.selectors import simulation_runs_active
+
+    # A virtual run ends its agents' wrap-ups itself, at its simulated instants.
+    if not simulation_runs_active().filter(clock=SimulationRun.Clock.VIRTUAL).exists():
+        due = Agent.objects.filter(status=Agent.Status.WRAP_UP, wrap_up_ends_at__lte=now, simulated=True)
+        for agent_id in due.values_list("id", flat=True)[:1000]:
+            yield partial(wrap_up_finish, agent_id=agent_id, now=now)
+
+
+def _overdue_items(now: datetime.datetime) -> Iterator[Callable[[], bool]]:
+    for call_id in simulated_calls_overdue(now=now):
+        yield partial(simulated_call_finish, call_id=call_id, end_reason="completed_by_sweep")
+
+
+def simulation_sweep_steps_register() -> None:
+    from assignment.services.sweep import SweepStep, sweep_step_register
+
+    sweep_step_register(
+        SweepStep(name="wrap-up (simulated)", counter="wrap_ups_ended", order=21, items=_simulation_sweep_items)
+    )
+    sweep_step_register(SweepStep(name="overdue", counter="overdue_completed", order=30, items=_overdue_items))

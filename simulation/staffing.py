@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 from django.utils import timezone
 
-from assignment.services.config import routing_config, routing_overrides
 from calls.models import Call
+from routing.services import routing_config, routing_overrides
 from simulation import stats
 from simulation.models import SimulationRun
 from simulation.runner import NO_WAIT_LIMIT, SimulationOptions, _truncated_mean, run_simulation

@@ -31,12 +31,11 @@ from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from agents.models import Agent
-from agents.services import agent_set_status
-from assignment.services.config import routing_config
-from assignment.services.release import wrap_up_finish
+from agents.services import agent_set_status, wrap_up_finish
 from callcenter.clock import VirtualClock, use_clock
 from calls.models import Call, CallType
 from calls.services import call_abandon, call_create
+from routing.services import routing_config
 from simulation.models import SimulationRun
 from simulation.services import SIMULATOR, simulated_call_finish
 

@@ -23,6 +23,7 @@ from django_tenants.utils import schema_context
 from callcenter.errors import ApplicationError
 from tenants.models import ApiKey, Domain, Tenant
 from tenants.selectors import apikey_cache_forget, domain_cache_forget
+from tenants.signals import tenant_schema_restored
 
 FORMAT_VERSION = 1
 
@@ -76,7 +77,6 @@ def tenant_restore(*, directory: Path, replace: bool = False) -> Tenant:
 
 
 def _restore(*, directory: Path, replace: bool) -> Tenant:
-    from assignment.services.recovery import engine_rebuild
     from tenants.services import tenant_delete
 
     if not (directory / "tenant.json").is_file() or not (directory / "schema.dump").is_file():
@@ -114,8 +114,5 @@ def _restore(*, directory: Path, replace: bool) -> Tenant:
     for domain in public["domains"]:
         domain_cache_forget(hostname=domain["domain"])
     with schema_context(tenant.schema_name):
-        from assignment.services.config import routing_config_forget
-
-        routing_config_forget()
-        engine_rebuild()
+        tenant_schema_restored.send(sender=Tenant, tenant=tenant)
     return tenant

@@ -16,6 +16,7 @@ from audit.services import Actor, audit_record
 from callcenter.errors import ApplicationError
 from tenants.models import ApiKey, Domain, Tenant
 from tenants.selectors import KEY_PREFIX, apikey_cache_forget, domain_cache_forget, hash_secret
+from tenants.signals import tenant_schema_created
 
 _SLUG = re.compile(r"^[a-z][a-z0-9_]{1,40}$")
 _RESERVED_SLUGS = {"public", "www", "admin", "api", "static", "information_schema", "default"}
@@ -67,9 +68,7 @@ def tenant_create(
         domain_cache_forget(hostname=domain)  # a lookup made before now may have cached "no such host"
         password = admin_password or secrets.token_urlsafe(12)
         with schema_context(tenant.schema_name):
-            from assignment.services import config_seed_defaults
-
-            config_seed_defaults()
+            tenant_schema_created.send(sender=Tenant, tenant=tenant)
             get_user_model().objects.create_superuser(username=admin_username, email="", password=password)
         issued = apikey_create(tenant=tenant, name="initial key", scope=ApiKey.Scope.WRITE, actor=Actor.system())
     except BaseException:

@@ -114,8 +114,8 @@ def _session_tenants(
 
 def _reset_tenant(schema_name: str) -> None:
     from assignment import engine
-    from assignment.services.config import config_seed_defaults, routing_config_forget
     from assignment.services.recovery import engine_rebuild
+    from routing.services import config_seed_defaults, routing_config_forget
 
     assert connection.settings_dict["NAME"].startswith("test_")
     with schema_context(schema_name):

@@ -1,12 +1,10 @@
-"""Writes of the assignment app, one module per concern:
+"""Writes of the engine, one module per concern:
 
-- ``config``: routing settings, agent and call types, the conversion matrix, the cached snapshot.
 - ``recovery``: rebuilding Redis from Postgres, reconciling, running an engine call with recovery.
-- ``assign``: a new call's claim, and recording a queued call handed to an agent.
-- ``release``: an agent becoming free, busy elsewhere, or removed.
-- ``sweep``: the periodic sweep (abandonment, wrap-up ends, overdue calls, drift repair).
+- ``assign``: a new call's claim, and recording a waiting call handed to an agent.
+- ``sweep``: the periodic sweep (drift repair and pairing), running the steps other apps register.
+- ``identity``: which deployment this Redis serves.
+
+Routing configuration lives in ``routing``, the call lifecycle in ``calls``, agent status
+transitions in ``agents``.
 """
-
-from assignment.services.config import config_seed_defaults, routing_config
-
-__all__ = ["config_seed_defaults", "routing_config"]

@@ -24,7 +24,6 @@ from agents.models import Agent
 from assignment import engine
 from assignment.keys import POOLS
 from assignment.models import Assignment
-from assignment.services.config import RoutingConfig, routing_config
 from assignment.services.recovery import AgentConflict, engine_call, engine_lock_key, engine_rebuild
 from callcenter import clock
 from callcenter.db.returning import update_returning
@@ -32,6 +31,7 @@ from callcenter.tenancy import current_schema
 from calls.events import call_event_record
 from calls.models import Call
 from events.services import events_batch
+from routing.services import RoutingConfig, routing_config
 
 logger = logging.getLogger(__name__)
 

@@ -36,11 +36,11 @@ from django.db.models import Exists, OuterRef
 from agents.models import Agent
 from assignment import engine
 from assignment.keys import POOLS
-from assignment.services.config import RoutingConfig, routing_config
 from assignment.services.identity import instance_verify
 from callcenter import clock
 from callcenter.tenancy import current_schema
 from calls.models import Call
+from routing.services import RoutingConfig, routing_config
 
 logger = logging.getLogger(__name__)
 

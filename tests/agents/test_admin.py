@@ -10,8 +10,8 @@ from django_tenants.utils import schema_context
 
 from agents.models import Agent
 from assignment.models import ROUTING_SETTINGS_ID, RoutingSettings
-from assignment.services.config import SETTINGS_FIELDS
 from calls.models import Call
+from routing.services import SETTINGS_FIELDS
 from tests.factories import make_agent, make_call
 
 

@@ -14,11 +14,11 @@ from hypothesis import strategies as st
 
 from agents.models import Agent
 from agents.services import agent_set_status
-from assignment.services.config import routing_config_forget
 from assignment.services.recovery import engine_drift
 from assignment.services.sweep import sweep_tenant
 from calls.models import Call
 from calls.services import call_complete
+from routing.services import routing_config_forget
 from tests.conftest import _reset_tenant
 from tests.factories import TEST_ACTOR, make_agent, make_call
 

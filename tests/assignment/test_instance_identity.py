@@ -51,7 +51,7 @@ class InstanceIdentityTests:
     def test_the_sweep_task_leaves_another_deployment_s_tenants_alone(self, alpha, foreign_redis) -> None:
         with schema_context(alpha.schema_name):
             from assignment.models import RoutingSettings
-            from assignment.services.config import routing_config_forget
+            from routing.services import routing_config_forget
 
             RoutingSettings.objects.update(max_wait_seconds=0)
             routing_config_forget()

@@ -12,11 +12,11 @@ from agents.services import agent_set_status
 from assignment import engine
 from assignment.keys import TenantKeys
 from assignment.models import RoutingSettings
-from assignment.services.config import routing_config_forget
 from assignment.services.recovery import engine_drift
 from assignment.services.sweep import sweep_tenant
 from calls.models import Call
 from calls.services import call_cancel, call_complete
+from routing.services import routing_config_forget
 from tests.factories import TEST_ACTOR, make_agent, make_call
 
 
@@ -136,7 +136,7 @@ class SweepRobustnessTests:
         _settings(max_wait_seconds=60)
         old = make_call()
         Call.objects.filter(id=old.id).update(queued_at=timezone.now() - datetime.timedelta(seconds=61))
-        with mock.patch("assignment.services.sweep.call_abandon", side_effect=RuntimeError("stuck")):
+        with mock.patch("calls.services.call_abandon", side_effect=RuntimeError("stuck")):
             report = sweep_tenant()
         assert report.abandoned == 0 and any("abandon: stuck" in note for note in report.notes)
         # The next sweep (the item no longer fails) still does its work.

@@ -184,7 +184,7 @@ class DashboardBrowserTests:
     def test_it_uses_the_matrix_edited_in_the_admin_for_the_next_simulated_call(
         self, alpha, tenant_live_server, browser_session: BrowserSession
     ):
-        from assignment.services.config import routing_config
+        from routing.services import routing_config
         from simulation.services import simulated_call_finish
 
         page = browser_session.page

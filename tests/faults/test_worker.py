@@ -15,8 +15,8 @@ from celery import Celery
 from django_tenants.utils import schema_context
 
 from assignment.models import RoutingSettings
-from assignment.services.config import routing_config_forget
 from calls.models import Call
+from routing.services import routing_config_forget
 from tests.faults.conftest import assert_invariants, report_outage
 from tests.processes import Child, RedisServer, Traffic, child_env, start_worker, wait_for
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from assignment.services.config import DEFAULT_MATRIX
+from routing.services import DEFAULT_MATRIX
 from simulation import stats
 
 SEEDS = range(200)

@@ -18,11 +18,11 @@ from django_tenants.utils import schema_context
 
 from agents.models import Agent
 from assignment.models import RoutingSettings
-from assignment.services.config import routing_config_forget
 from assignment.services.recovery import engine_drift
 from assignment.services.sweep import sweep_tenant
 from calls.models import Call, CallType
 from calls.services import call_create
+from routing.services import routing_config_forget
 from simulation.models import SimulationRun
 from simulation.runner import SimulationOptions, build_report, run_simulation
 from simulation.services import SIMULATOR

@@ -12,10 +12,10 @@ from django.utils import timezone
 
 from agents.models import Agent
 from assignment.models import RoutingSettings
-from assignment.services.config import routing_config_forget
 from callcenter import clock
 from callcenter.errors import ApplicationError
 from calls.models import Call
+from routing.services import routing_config_forget
 from simulation.models import SimulationRun
 from simulation.runner import SimulationOptions, run_simulation
 

@@ -11,9 +11,9 @@ from django.db import close_old_connections
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
-from assignment.services.config import routing_config
 from calls.models import Call
 from calls.services import call_create
+from routing.services import routing_config
 from simulation.models import SimulationRun
 from simulation.runner import _truncated_mean, ensure_agents, ensure_agents_available
 from simulation.services import SIMULATOR

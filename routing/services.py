@@ -452,3 +452,19 @@ def call_type_delete(*, call_type: CallType, actor: Actor) -> None:
         _record_change(actor=actor, action="call_type.delete", obj=call_type, before={"slug": call_type.slug})
         call_type.delete()
         _after_config_change()
+
+
+def _seed_new_tenant(**kwargs: Any) -> None:
+    config_seed_defaults()
+
+
+def _forget_restored_tenant(**kwargs: Any) -> None:
+    routing_config_forget()
+
+
+def connect_tenant_hooks() -> None:
+    """A new tenant starts with the defaults of SPEC §2; a restored one re-reads its configuration."""
+    from tenants.signals import tenant_schema_created, tenant_schema_restored
+
+    tenant_schema_created.connect(_seed_new_tenant, dispatch_uid="routing.seed_defaults")
+    tenant_schema_restored.connect(_forget_restored_tenant, dispatch_uid="routing.forget_config")
