@@ -64,8 +64,8 @@ stop: ## Stop what `make run` started (from another terminal), and wait until it
 info: venv ## Print the logins, API key and URLs again (port: PORT, else the last `make run`'s, else 8000)
 	@$(WITH_SERVICES) $(PYTHON) manage.py info
 
-lint: venv ## ruff check, ruff format --check, mypy
-	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy .
+lint: venv ## ruff check, ruff format --check, mypy, lint-imports (import rules between apps)
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy . && $(VENV)/bin/lint-imports --no-logo
 
 test: venv services lint ## Lint, make sure Chromium exists, then run pytest (extra options: PYTEST_ARGS=...)
 	$(WITH_SERVICES) $(PYTHON) scripts/browsers.py ensure

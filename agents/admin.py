@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from agents.models import Agent, AgentType
 from agents.services import agent_create, agent_set_status, agent_update
-from audit.services import Actor
+from callcenter.actors import Actor
 from callcenter.admin_sites import tenant_admin_site
 from callcenter.errors import ApplicationError
 from callcenter.formatting import NOTHING, minutes_seconds

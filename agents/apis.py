@@ -10,11 +10,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from agents.models import Agent
-from agents.selectors import agent_get, agent_list, agent_list_available, agent_type_get
+from agents.selectors import agent_get, agent_list, agent_list_available
 from agents.services import agent_create, agent_delete, agent_set_status, agent_update
 from callcenter.actors import actor_from_request
 from callcenter.api import StrictSerializer, not_found, query_params, validated
 from callcenter.pagination import PageParams, Pagination, page_parameters, paginated
+from routing.selectors import agent_type_get
 
 
 class AgentOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]

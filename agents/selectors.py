@@ -4,7 +4,7 @@ import uuid
 
 from django.db.models import QuerySet
 
-from agents.models import Agent, AgentType
+from agents.models import Agent
 
 
 def agent_list(*, status: str | None = None, agent_type: str | None = None) -> QuerySet[Agent]:
@@ -23,11 +23,3 @@ def agent_list_available() -> QuerySet[Agent]:
 
 def agent_get(*, agent_id: uuid.UUID | str) -> Agent | None:
     return Agent.objects.select_related("agent_type").filter(id=agent_id).first()
-
-
-def agent_type_list() -> QuerySet[AgentType]:
-    return AgentType.objects.order_by("slug")
-
-
-def agent_type_get(*, slug: str) -> AgentType | None:
-    return AgentType.objects.filter(slug=slug).first()

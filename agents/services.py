@@ -27,11 +27,12 @@ from assignment import engine
 from assignment.services.assign import record_queued_assignment
 from assignment.services.recovery import AgentConflict, engine_call, with_repair
 from assignment.services.sweep import SweepStep, sweep_step_register
-from audit.services import Actor, audit_record
+from audit.services import audit_record
 from callcenter import clock
+from callcenter.actors import Actor
 from callcenter.errors import ApplicationError
 from callcenter.tenancy import current_schema
-from routing.services import RoutingConfig
+from routing.services import RoutingConfig, routing_config
 
 # "AVAILABLE, BREAK or OFFLINE", for messages (a list of the enum members would print their reprs).
 _CLIENT_SETTABLE_WORDS = " or ".join(
@@ -108,7 +109,9 @@ def agent_make_available(*, agent: Agent, idle_since: datetime.datetime, expecte
             agent_id=str(agent.id),
             candidates=1,
             started=started,
-            strategy="queue",
+            # The agent was the one freed and the call the head of the queue: recorded under the
+            # strategy the tenant routes with (a Strategy choice, like every assignment).
+            strategy=routing_config().settings.strategy,
             simulated=agent.simulated,
         ):
             agent.refresh_from_db()

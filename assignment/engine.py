@@ -29,16 +29,16 @@ from redis.commands.core import Script
 
 from assignment import keys
 from assignment.keys import POOLS, TenantKeys
+from callcenter.errors import EngineUnavailableError
 
 _LUA_DIR = Path(__file__).resolve().parent / "lua"
-SCRIPT_NAMES = ("claim", "release", "set_status", "cancel", "unclaim", "match", "rebuild")
 
 
-class EngineStateLost(Exception):
+class EngineStateLost(EngineUnavailableError):
     """Redis no longer holds this tenant's state (restart, flush): rebuild from Postgres."""
 
 
-class EngineUnavailable(Exception):
+class EngineUnavailable(EngineUnavailableError):
     """Redis cannot be reached."""
 
 
@@ -73,10 +73,16 @@ def client() -> redis.Redis:
     return _client
 
 
+# Scripts that do not work on a tenant's engine state, so run without the _lib.lua prelude.
+_STANDALONE_SCRIPTS = frozenset({"release_lock"})
+
+
 @cache
 def _source(name: str) -> str:
-    prelude = (_LUA_DIR / "_lib.lua").read_text()
-    return prelude + "\n" + (_LUA_DIR / f"{name}.lua").read_text()
+    script = (_LUA_DIR / f"{name}.lua").read_text()
+    if name in _STANDALONE_SCRIPTS:
+        return script
+    return (_LUA_DIR / "_lib.lua").read_text() + "\n" + script
 
 
 _scripts: dict[str, Script] = {}
@@ -363,10 +369,13 @@ def rebuild_in_progress(*, schema_name: str) -> bool:
     return bool(client().exists(TenantKeys(schema_name).rebuild_lock))
 
 
-def release_rebuild_lock(*, schema_name: str, token: str) -> None:
-    key = TenantKeys(schema_name).rebuild_lock
-    if client().get(key) == token:
-        client().delete(key)
+def release_rebuild_lock(*, schema_name: str, token: str) -> bool:
+    """Release the lock if ``token`` still holds it, atomically (release_lock.lua). False when it had
+    expired and perhaps been taken by another rebuild, whose lock is then left alone."""
+    try:
+        return int(_script("release_lock")(keys=[TenantKeys(schema_name).rebuild_lock], args=[token])) == 1
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        raise EngineUnavailable(str(exc)) from exc
 
 
 def forget_tenant(*, schema_name: str) -> int:

@@ -1,30 +1,11 @@
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from django.db import models
 
 from audit.models import AuditEntry
-
-
-@dataclass(frozen=True, slots=True)
-class Actor:
-    """Who acts: an API key (``key:<prefix>``), a user (``user:<name>``) or the system."""
-
-    label: str
-
-    @classmethod
-    def system(cls, what: str = "system") -> Actor:
-        return cls(label=what)
-
-    @classmethod
-    def api_key(cls, prefix: str) -> Actor:
-        return cls(label=f"key:{prefix}")
-
-    @classmethod
-    def user(cls, username: str) -> Actor:
-        return cls(label=f"user:{username}")
+from callcenter.actors import Actor
 
 
 def audit_record(
@@ -44,3 +25,22 @@ def audit_record(
         before=before,
         after=after,
     )
+
+
+def _record_key_change(
+    *,
+    actor: Actor,
+    action: str,
+    api_key: models.Model,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> None:
+    audit_record(actor=actor, action=action, obj=api_key, before=before, after=after)
+
+
+def connect_tenant_hooks() -> None:
+    """Key management (public schema) is audited in the key's tenant (see ``tenants.signals``)."""
+    from tenants.signals import apikey_changed
+
+    apikey_changed.connect(_record_key_change, dispatch_uid="audit.apikey_changed")

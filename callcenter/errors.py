@@ -41,6 +41,12 @@ _TITLES = {
 }
 
 
+class EngineUnavailableError(Exception):
+    """The assignment engine cannot serve (Redis unreachable, or its state lost and not rebuilt): the
+    handler answers 503 ``engine_unavailable``. The engine's exceptions derive from it, so that this
+    module (project wiring) imports no app."""
+
+
 class ApplicationError(Exception):
     """A domain error with a stable machine-readable ``code`` and the HTTP status it maps to."""
 
@@ -177,9 +183,7 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         body.update(exc.extra)
         return Response(body, status=status, headers=headers, content_type=PROBLEM_CONTENT_TYPE)
 
-    from assignment.engine import EngineStateLost, EngineUnavailable
-
-    if isinstance(exc, EngineUnavailable | EngineStateLost):
+    if isinstance(exc, EngineUnavailableError):
         logger.error("assignment engine unavailable: %s", exc)
         body = problem_body(
             status=503,

@@ -5,7 +5,7 @@ import uuid
 
 from django.db.models import DurationField, F, Func, Q, QuerySet, Value
 
-from calls.models import Call, CallType
+from calls.models import Call
 
 
 def call_list(
@@ -47,14 +47,6 @@ def call_find_retry(*, idempotency_key: str | None, external_id: str | None) -> 
     if external_id:
         return calls.filter(external_id=external_id).first()
     return None
-
-
-def call_type_list() -> QuerySet[CallType]:
-    return CallType.objects.order_by("slug")
-
-
-def call_type_get(*, slug: str) -> CallType | None:
-    return CallType.objects.filter(slug=slug).first()
 
 
 # SimulationRun.Clock.VIRTUAL: such a run is driven by its own process at simulated instants.

@@ -25,8 +25,9 @@ from assignment.models import Assignment
 from assignment.services.assign import assign_new_call
 from assignment.services.recovery import engine_call, with_repair
 from assignment.services.sweep import SweepStep, sweep_step_register
-from audit.services import Actor
+from audit.services import audit_record
 from callcenter import clock
+from callcenter.actors import Actor
 from callcenter.db.returning import update_returning
 from callcenter.errors import ApplicationError
 from calls.events import call_event_record
@@ -154,6 +155,7 @@ def call_complete(
             end_reason=end_reason,
             outcome=outcome,
             draw_outcome=lambda call, agent: outcome_draw(call=call, agent=agent, rng=rng),
+            actor=actor,
         )
     )
     if not changed and outcome is not None and call.outcome != outcome:
@@ -172,12 +174,16 @@ def call_cancel(*, call: Call, actor: Actor) -> Call:
         if current == Call.Status.CANCELLED:
             break
         if current == Call.Status.QUEUED:
-            if _leave_queue(call_id=call.id, status=Call.Status.CANCELLED, end_reason="cancelled"):
+            if _leave_queue(call_id=call.id, status=Call.Status.CANCELLED, end_reason="cancelled", actor=actor):
                 break
             continue  # it was just handed to an agent: hang up instead
         if current == Call.Status.ASSIGNED:
             try:
-                with_repair(lambda: call_end(call_id=call.id, final_status=Call.Status.CANCELLED, end_reason="hung_up"))
+                with_repair(
+                    lambda: call_end(
+                        call_id=call.id, final_status=Call.Status.CANCELLED, end_reason="hung_up", actor=actor
+                    )
+                )
                 break
             except ApplicationError as error:
                 if error.code != "invalid_call_state":
@@ -190,7 +196,17 @@ def call_cancel(*, call: Call, actor: Actor) -> Call:
     return refreshed
 
 
-def _leave_queue(*, call_id: uuid.UUID | str, status: str, end_reason: str) -> bool:
+def _audit_end(*, call: Call, actor: Actor | None, before: str) -> None:
+    """Who ended a call (completed, cancelled, hung up), in the audit log. Simulated calls are left
+    out: the simulator ends thousands, and ``cleanup`` removes them (their events remain)."""
+    if actor is None or call.simulated:
+        return
+    action = "call.complete" if call.status == Call.Status.COMPLETED else "call.cancel"
+    after = {"status": str(call.status), "end_reason": call.end_reason, "outcome": call.outcome}
+    audit_record(actor=actor, action=action, obj=call, before={"status": before}, after=after)
+
+
+def _leave_queue(*, call_id: uuid.UUID | str, status: str, end_reason: str, actor: Actor | None = None) -> bool:
     """A waiting call ends without an agent (CANCELLED or ABANDONED). False if it is no longer waiting."""
     with transaction.atomic():
         now = clock.now()
@@ -203,6 +219,7 @@ def _leave_queue(*, call_id: uuid.UUID | str, status: str, end_reason: str) -> b
             return False
         simulated = call.simulated
         call_event_record(call)
+        _audit_end(call=call, actor=actor, before=Call.Status.QUEUED)
 
         def run(cfg: Any) -> bool:
             return engine.cancel(
@@ -228,10 +245,12 @@ def call_end(
     outcome: str | None = None,
     draw_outcome: Callable[[Call, Agent], str] | None = None,
     next_agent_status: str | None = None,
+    actor: Actor | None = None,
 ) -> tuple[Call, bool]:
     """End an ASSIGNED call (COMPLETED or CANCELLED) and free its agent: wrap-up if the tenant has
     one, else available (taking the next waiting call), or ``next_agent_status`` when forced.
-    ``draw_outcome(call, agent)`` gives the outcome when ``outcome`` is None.
+    ``draw_outcome(call, agent)`` gives the outcome when ``outcome`` is None. The end is audited
+    in the same transaction when an ``actor`` is given (see ``_audit_end``).
 
     Idempotent: returns ``(call, False)`` when the call had already ended with this status.
     """
@@ -266,6 +285,7 @@ def call_end(
             update_fields=["status", "end_reason", "ended_at", "outcome", "actual_duration_seconds", "updated_at"]
         )
         call_event_record(call)
+        _audit_end(call=call, actor=actor, before=Call.Status.ASSIGNED)
         Assignment.objects.filter(call_id=call.id, ended_at__isnull=True).update(ended_at=now)
         # The agent's row is locked: its counters are updated here and saved with its new status.
         agent.calls_handled += 1

@@ -13,7 +13,7 @@ from django.db import transaction
 from agents.models import Agent
 from agents.selectors import agent_get
 from agents.services import agent_set_status
-from audit.services import Actor
+from callcenter.actors import Actor
 from callcenter.errors import ApplicationError
 from dashboard.models import SUPERVISORS_GROUP
 from simulation.control import LiveParameters, simulation_dashboard_run_running, simulation_start, simulation_stop

@@ -12,11 +12,11 @@ from django.template.response import TemplateResponse
 
 from agents.models import AgentType
 from assignment.models import ROUTING_SETTINGS_ID, ConversionRate, RoutingSettings
-from audit.services import Actor
+from callcenter.actors import Actor
 from callcenter.admin_sites import tenant_admin_site
 from callcenter.errors import ApplicationError
 from calls.models import CallType
-from calls.selectors import call_type_list
+from routing.selectors import call_type_list
 from routing.services import (
     SETTINGS_FIELDS,
     call_type_mix_update,

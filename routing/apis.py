@@ -12,14 +12,19 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from agents.models import AgentType
-from agents.selectors import agent_type_get, agent_type_list
 from assignment.models import DurationModel, Strategy
 from callcenter.actors import actor_from_request
 from callcenter.api import NumberField, StrictSerializer, not_found, query_params, validated
 from callcenter.pagination import PageParams, Pagination, page_parameters, paginated
 from calls.models import CallType
-from calls.selectors import call_type_get, call_type_list
-from routing.selectors import config_get, conversion_matrix_get
+from routing.selectors import (
+    agent_type_get,
+    agent_type_list,
+    call_type_get,
+    call_type_list,
+    config_get,
+    conversion_matrix_get,
+)
 from routing.services import (
     agent_type_create,
     agent_type_delete,

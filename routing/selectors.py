@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import QuerySet
+
+from agents.models import AgentType
 from assignment.models import ROUTING_SETTINGS_ID, RoutingSettings
 from calls.models import CallType
 from routing.services import SETTINGS_FIELDS, routing_config
@@ -20,3 +23,19 @@ def config_get() -> dict[str, Any]:
 
 def conversion_matrix_get() -> dict[str, dict[str, float]]:
     return routing_config(force=True).matrix_by_slug()
+
+
+def agent_type_list() -> QuerySet[AgentType]:
+    return AgentType.objects.order_by("slug")
+
+
+def agent_type_get(*, slug: str) -> AgentType | None:
+    return AgentType.objects.filter(slug=slug).first()
+
+
+def call_type_list() -> QuerySet[CallType]:
+    return CallType.objects.order_by("slug")
+
+
+def call_type_get(*, slug: str) -> CallType | None:
+    return CallType.objects.filter(slug=slug).first()

@@ -21,7 +21,8 @@ from django.db import transaction
 
 from agents.models import Agent, AgentType
 from assignment.models import ROUTING_SETTINGS_ID, ConversionRate, RoutingSettings
-from audit.services import Actor, audit_record
+from audit.services import audit_record
+from callcenter.actors import Actor
 from callcenter.errors import ApplicationError
 from callcenter.tenancy import current_schema
 from calls.models import Call, CallType

@@ -26,7 +26,8 @@ from django.utils import timezone
 from agents.models import Agent
 from agents.services import agent_set_status
 from assignment.models import ROUTING_SETTINGS_ID, RoutingSettings
-from audit.services import Actor, audit_record
+from audit.services import audit_record
+from callcenter.actors import Actor
 from callcenter.errors import ApplicationError
 from callcenter.tenancy import current_schema
 from calls.services import call_create

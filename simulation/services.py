@@ -20,8 +20,8 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from audit.services import Actor
 from callcenter import clock
+from callcenter.actors import Actor
 from callcenter.errors import ApplicationError
 from callcenter.tenancy import current_schema
 from calls.models import Call

@@ -8,7 +8,7 @@ from django.contrib.auth.models import Group, User
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from audit.services import Actor
+from callcenter.actors import Actor
 from callcenter.admin_sites import public_admin_site, tenant_admin_site
 from callcenter.tenancy import current_schema
 from tenants.models import ApiKey, Domain, Tenant

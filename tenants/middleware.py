@@ -11,18 +11,15 @@ The lookups are cached (see ``tenants.selectors``), so a request costs one Redis
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 from django.conf import settings
-from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
-from django_redis import get_redis_connection
-from redis.exceptions import RedisError
 
 from callcenter.errors import problem_response, unauthorized
 from callcenter.logging import tenant_var
 from callcenter.tenancy import tenant_connection
+from tenants.ratelimit import apikey_count_use
 from tenants.selectors import apikey_resolve, public_tenant, tenant_for_hostname
 from tenants.services import apikey_touch
 
@@ -85,19 +82,4 @@ class TenantResolutionMiddleware:
 
     @staticmethod
     def _count_use(prefix: str) -> tuple[int | None, bool]:
-        """One Redis round trip per request: the rate limit (fixed one-second windows) and whether
-        this is the key's first use this minute. Returns (Retry-After seconds or None, first use)."""
-        limit = settings.API_RATE_LIMIT_PER_SECOND
-        window = int(time.time())
-        counter = cache.make_key(f"ratelimit:{prefix}:{window}")
-        used = cache.make_key(f"apikey-used:{prefix}")
-        try:
-            pipe = get_redis_connection("default").pipeline(transaction=False)
-            pipe.incr(counter)
-            pipe.expire(counter, 2)
-            pipe.set(used, 1, nx=True, ex=60)
-            count, _, first_use = pipe.execute()
-        except RedisError:
-            return None, False  # no shared counter without Redis: fail open (the engine answers 503 anyway)
-        over = limit > 0 and int(count) > limit
-        return (1 if over else None), bool(first_use)
+        return apikey_count_use(prefix=prefix)

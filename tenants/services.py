@@ -12,11 +12,11 @@ from django.db import transaction
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
-from audit.services import Actor, audit_record
+from callcenter.actors import Actor
 from callcenter.errors import ApplicationError
 from tenants.models import ApiKey, Domain, Tenant
 from tenants.selectors import KEY_PREFIX, apikey_cache_forget, domain_cache_forget, hash_secret
-from tenants.signals import tenant_schema_created
+from tenants.signals import apikey_changed, tenant_schema_created
 
 _SLUG = re.compile(r"^[a-z][a-z0-9_]{1,40}$")
 _RESERVED_SLUGS = {"public", "www", "admin", "api", "static", "information_schema", "default"}
@@ -110,7 +110,9 @@ def apikey_create(*, tenant: Tenant, name: str, scope: str, actor: Actor) -> Iss
             created_by=actor.label,
         )
     with schema_context(tenant.schema_name):
-        audit_record(actor=actor, action="apikey.create", obj=api_key, after={"name": name, "scope": scope})
+        apikey_changed.send(
+            sender=ApiKey, actor=actor, action="apikey.create", api_key=api_key, after={"name": name, "scope": scope}
+        )
     apikey_cache_forget(prefix=prefix)
     return IssuedKey(api_key=api_key, raw_key=f"{KEY_PREFIX}{prefix}_{secret}")
 
@@ -121,8 +123,13 @@ def apikey_revoke(*, api_key: ApiKey, actor: Actor) -> ApiKey:
         ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
         api_key.refresh_from_db()
         with schema_context(api_key.tenant.schema_name):
-            audit_record(
-                actor=actor, action="apikey.revoke", obj=api_key, before={"revoked": False}, after={"revoked": True}
+            apikey_changed.send(
+                sender=ApiKey,
+                actor=actor,
+                action="apikey.revoke",
+                api_key=api_key,
+                before={"revoked": False},
+                after={"revoked": True},
             )
     apikey_cache_forget(prefix=api_key.prefix)
     return api_key

@@ -7,7 +7,7 @@ import factory
 
 from agents.models import Agent, AgentType
 from agents.services import agent_create
-from audit.services import Actor
+from callcenter.actors import Actor
 from calls.models import Call, CallType
 from calls.services import call_create
 

@@ -23,7 +23,7 @@ from agents.events import agent_status_changed
 from agents.models import Agent
 from assignment import engine
 from assignment.keys import POOLS
-from assignment.models import Assignment
+from assignment.models import Assignment, Strategy
 from assignment.services.recovery import AgentConflict, engine_call, engine_lock_key, engine_rebuild
 from callcenter import clock
 from callcenter.db.returning import update_returning
@@ -270,7 +270,7 @@ def match_waiting_calls(*, simulated: bool | None = None, limit: int = 1000) -> 
                 agent_id=matched.agent_id,
                 candidates=matched.candidates,
                 started=started,
-                strategy="longest_idle",
+                strategy=Strategy.LONGEST_IDLE,  # match.lua gives the head call the longest-idle agent
                 simulated=simulated,
             )
             if not recorded:

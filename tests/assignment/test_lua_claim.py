@@ -245,3 +245,21 @@ class RebuildScriptTests:
         snap = engine.snapshot(schema_name=SCHEMA)
         assert snap.idle == [("a", 5)] and engine.client().get(TenantKeys(SCHEMA).epoch) == "e"
         engine.forget_tenant(schema_name=SCHEMA)
+
+
+class RebuildLockTests:
+    def test_it_releases_only_the_lock_it_holds(self, empty_engine: None) -> None:
+        key = TenantKeys(SCHEMA).rebuild_lock
+        assert engine.acquire_rebuild_lock(schema_name=SCHEMA, token="first")
+        # The first holder's lock expired and a second rebuild took it.
+        engine.client().set(key, "second", px=10_000)
+
+        assert engine.release_rebuild_lock(schema_name=SCHEMA, token="first") is False
+        assert engine.client().get(key) == "second"
+        assert engine.release_rebuild_lock(schema_name=SCHEMA, token="second") is True
+        assert engine.client().get(key) is None
+        assert engine.acquire_rebuild_lock(schema_name=SCHEMA, token="third")
+
+    def test_it_refuses_an_empty_token(self, empty_engine: None) -> None:
+        with pytest.raises(redis.exceptions.ResponseError, match="BADARGS"):
+            engine.release_rebuild_lock(schema_name=SCHEMA, token="")

@@ -78,3 +78,30 @@ class AuditLogTests:
         assert entry is not None and Agent.objects.exists()
         assert beta.client().get("/audit").json()["results"] == []
         assert_problem(beta.client().get(f"/audit/{entry.id}"), 404, "audit_entry_not_found")
+
+
+class CallEndAuditTests:
+    def test_it_records_who_completed_cancelled_and_hung_up_calls(self, alpha) -> None:
+        client = alpha.client()
+        prefix = alpha.api_key.split("_")[1]
+        client.post("/agents", {"name": "Ana", "agent_type": "agente_tipo_1", "status": "AVAILABLE"})
+        body = {"phone_number": "+34600123456", "call_type": "llamada_tipo_1"}
+        completed = client.post("/calls", body).json()
+        hung_up = client.post("/calls", body).json()  # waits, then is handed to Ana
+        cancelled = client.post("/calls", body).json()  # waits
+
+        client.post(f"/calls/{completed['id']}/complete", {"outcome": "OK"})
+        client.delete(f"/calls/{cancelled['id']}")  # still waiting
+        client.delete(f"/calls/{hung_up['id']}")  # on the line with Ana
+
+        with schema_context(alpha.schema_name):
+            entries = {
+                (e.object_id, e.action, e.actor, e.after["status"], e.before["status"])
+                for e in AuditEntry.objects.filter(object_type="call")
+            }
+        actor = f"key:{prefix}"
+        assert entries == {
+            (completed["id"], "call.complete", actor, "COMPLETED", "ASSIGNED"),
+            (hung_up["id"], "call.cancel", actor, "CANCELLED", "ASSIGNED"),
+            (cancelled["id"], "call.cancel", actor, "CANCELLED", "QUEUED"),
+        }

@@ -115,7 +115,7 @@ class OutboxTests:
         )
         try:
             with schema_context(alpha.schema_name):
-                from audit.services import Actor
+                from callcenter.actors import Actor
                 from calls.models import CallType
                 from calls.services import call_create
 
@@ -150,7 +150,8 @@ class OutboxTests:
 
 class HotPathCostTests:
     """One INSERT per change for its events, however many (SQL statements measured here, including
-    BEGIN, SET search_path and COMMIT). Before the outbox: 7, 5, 14 and 9."""
+    BEGIN, SET search_path and COMMIT). Before the outbox: 7, 5, 14 and 9; completing also writes
+    its audit entry now (one INSERT)."""
 
     def _statements(self, request: Any) -> tuple[Any, int]:
         with CaptureQueriesContext(connection) as queries:
@@ -173,5 +174,22 @@ class HotPathCostTests:
         )
 
         assert (assigned.status_code, queued.status_code, handed.status_code, idle.status_code) == (201, 202, 200, 200)
-        # The hand-over keeps its count: its event INSERT replaced the read of the simulation plan.
-        assert (assigned_statements, queued_statements, handed_statements, idle_statements) == (8, 6, 14, 10)
+        # The hand-over: its event INSERT replaced the read of the simulation plan; +1 is the audit entry.
+        assert (assigned_statements, queued_statements, handed_statements, idle_statements) == (8, 6, 15, 11)
+
+
+class QueuedAssignmentTests:
+    def test_it_records_a_waiting_call_handed_to_a_freed_agent_with_a_strategy_choice(self, alpha):
+        from assignment.models import Assignment, Strategy
+
+        client = alpha.client()
+        _agent(client)
+        first = _call(client).json()
+        waiting = _call(client).json()
+
+        client.post(f"/calls/{first['id']}/complete", {"outcome": "OK"})
+
+        with schema_context(alpha.schema_name):
+            recorded = Assignment.objects.get(call_id=waiting["id"])
+        assert recorded.strategy in Strategy.values
+        assert recorded.strategy == Strategy.LONGEST_IDLE  # the tenant's (default) strategy

@@ -7,7 +7,7 @@ from django.test import Client
 from django_tenants.utils import schema_context
 
 from agents.models import Agent
-from audit.services import Actor
+from callcenter.actors import Actor
 from tenants.models import ApiKey
 from tenants.services import apikey_create, apikey_revoke
 from tests.helpers import ApiClient, assert_problem

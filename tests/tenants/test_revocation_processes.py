@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 
-from audit.services import Actor
+from callcenter.actors import Actor
 from tenants.services import apikey_create
 from tests.processes import start_web, wait_for
 

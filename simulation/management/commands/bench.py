@@ -10,11 +10,11 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django_tenants.utils import schema_context
 
 from agents.models import Agent
-from agents.selectors import agent_type_get
 from agents.services import agent_create
 from assignment.benchmark import TenantTarget, engine_microbench, run_open_loop, summarize
 from assignment.services.recovery import engine_drift
-from audit.services import Actor
+from callcenter.actors import Actor
+from routing.selectors import agent_type_get
 from tenants.banner import web_port
 from tenants.selectors import tenant_get
 from tenants.services import apikey_create, tenant_create

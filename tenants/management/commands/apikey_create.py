@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from audit.services import Actor
+from callcenter.actors import Actor
 from callcenter.errors import ApplicationError
 from tenants.models import ApiKey
 from tenants.selectors import tenant_get

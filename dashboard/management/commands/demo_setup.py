@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
 from django_tenants.utils import schema_context
 
-from audit.services import Actor
+from callcenter.actors import Actor
 from tenants.banner import banner_lines, credentials_load, credentials_save
 from tenants.models import Domain, Tenant
 from tenants.selectors import tenant_get
