@@ -111,9 +111,19 @@ def _run(name: str, keys: TenantKeys, type_ids: Sequence[int], args: Sequence[An
     return list(reply)
 
 
+_QUEUE_SCORE_PRIORITY_STEP = 10**13  # ms: year 2286, so queued_at_ms never reaches the next priority
+
+
 def queue_score(*, priority: int, queued_at_ms: int) -> int:
-    """Higher priority first, then older first: exact in a double up to year 2255."""
-    return (9 - priority) * 10**13 + queued_at_ms
+    """Higher priority first, then older first: exact in a double up to year 2255. The only place
+    that encodes the score; ``queue_score_decode`` the only one that reads it back."""
+    return (9 - priority) * _QUEUE_SCORE_PRIORITY_STEP + queued_at_ms
+
+
+def queue_score_decode(score: float) -> tuple[int, int]:
+    """(priority, queued_at_ms) of a queue score."""
+    steps, queued_at_ms = divmod(int(score), _QUEUE_SCORE_PRIORITY_STEP)
+    return 9 - steps, queued_at_ms
 
 
 def to_ms(timestamp: float) -> int:

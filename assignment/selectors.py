@@ -25,7 +25,9 @@ def tenant_live_state() -> dict[str, Any]:
     agents.update(dict(Agent.objects.values_list("status").annotate(n=Count("id")).order_by("status")))
     try:
         queue_depth, head_score = engine.queue_depth(schema_name=current_schema())
-        oldest_wait = 0.0 if head_score is None else max(0.0, now.timestamp() - (int(head_score) % 10**13) / 1000)
+        oldest_wait = (
+            0.0 if head_score is None else max(0.0, now.timestamp() - engine.queue_score_decode(head_score)[1] / 1000)
+        )
     except (engine.EngineUnavailable, RedisError):
         queued = Call.objects.filter(status=Call.Status.QUEUED).aggregate(n=Count("id"), oldest=Min("queued_at"))
         queue_depth = queued["n"]

@@ -32,7 +32,6 @@ from events.services import event_record
 CONFIG_CACHE_SECONDS = 1.0
 
 DEFAULT_CALL_TYPES = ["llamada_tipo_1", "llamada_tipo_2", "llamada_tipo_3", "llamada_tipo_4"]
-DEFAULT_AGENT_TYPES = ["agente_tipo_1", "agente_tipo_2", "agente_tipo_3", "agente_tipo_4"]
 DEFAULT_MATRIX: dict[str, dict[str, float]] = {
     "agente_tipo_1": {"llamada_tipo_1": 0.30, "llamada_tipo_2": 0.20, "llamada_tipo_3": 0.10, "llamada_tipo_4": 0.05},
     "agente_tipo_2": {"llamada_tipo_1": 0.20, "llamada_tipo_2": 0.15, "llamada_tipo_3": 0.07, "llamada_tipo_4": 0.04},

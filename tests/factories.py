@@ -3,8 +3,6 @@ come from factory_boy."""
 
 from __future__ import annotations
 
-import factory
-
 from agents.models import Agent, AgentType
 from agents.services import agent_create
 from callcenter.actors import Actor
@@ -12,15 +10,6 @@ from calls.models import Call, CallType
 from calls.services import call_create
 
 TEST_ACTOR = Actor.system("test")
-
-
-class AgentTypeFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = AgentType
-        django_get_or_create = ("slug",)
-
-    slug = "agente_tipo_1"
-    name = factory.LazyAttribute(lambda o: o.slug.replace("_", " "))
 
 
 def make_agent(

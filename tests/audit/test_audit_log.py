@@ -96,7 +96,7 @@ class CallEndAuditTests:
 
         with schema_context(alpha.schema_name):
             entries = {
-                (e.object_id, e.action, e.actor, e.after["status"], e.before["status"])
+                (e.object_id, e.action, e.actor, (e.after or {})["status"], (e.before or {})["status"])
                 for e in AuditEntry.objects.filter(object_type="call")
             }
         actor = f"key:{prefix}"
