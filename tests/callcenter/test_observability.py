@@ -224,6 +224,21 @@ class PrometheusTests:
         assert (before, middle, after) == (1.0, 2.0, 3.0)
 
 
+class WorkersGaugeTests:
+    def test_it_counts_every_live_worker(self) -> None:
+        import time
+
+        engine.client().delete(engine.keys.HEARTBEATS)
+        now = time.time()
+        for name in ("a", "b", "c"):
+            engine.heartbeat_write(process=f"worker:celery@{name}", now=now - 1)
+
+        status, text = _scrape()
+
+        assert status == 200
+        assert "callcenter_workers 3.0" in text.splitlines()
+
+
 class JsonLogTests:
     def test_every_line_names_the_tenant_and_request_and_hides_phone_numbers(self, alpha) -> None:
         from calls import apis
