@@ -82,7 +82,7 @@ class RunOutcome:
     notes: list[str] = field(default_factory=list)
 
 
-def _truncated_mean(settings: RoutingSettings) -> float:
+def truncated_mean(settings: RoutingSettings) -> float:
     return float(
         stats.truncated_distribution(
             settings.duration_model,
@@ -157,7 +157,7 @@ def _run(options: SimulationOptions, overrides: dict[str, Any], progress: Callab
     agents = ensure_agents(options.agents)
     if options.live:
         ensure_agents_available(agents)  # a virtual run logs its agents in at its own instants
-    mean_duration = _truncated_mean(settings)
+    mean_duration = truncated_mean(settings)
     rate = options.rate or 0.85 * options.agents / mean_duration
     inline = False
     if options.live:
@@ -446,7 +446,7 @@ def _erlang_checks(calls: list[Call], run: SimulationRun, agents: int, settings:
         return {}
     scale = run.time_scale
     origin = answered[0].created_at
-    handle_time = _truncated_mean(settings)
+    handle_time = truncated_mean(settings)
     figures: dict[str, Any] = {
         "arrival_times": [(c.created_at - origin).total_seconds() * scale for c in answered],
         "waits": [max(0.0, (c.assigned_at - c.created_at).total_seconds() * scale) for c in answered],  # type: ignore[operator]

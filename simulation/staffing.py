@@ -22,7 +22,7 @@ from calls.models import Call
 from routing.services import routing_config, routing_overrides
 from simulation import stats
 from simulation.models import SimulationRun
-from simulation.runner import NO_WAIT_LIMIT, SimulationOptions, _truncated_mean, run_simulation
+from simulation.runner import NO_WAIT_LIMIT, SimulationOptions, run_simulation, truncated_mean
 
 DEFAULT_OCCUPANCY = 0.85
 
@@ -38,7 +38,7 @@ def staffing_sweep(
     counts = list(agent_counts)
     with routing_overrides(options.overrides(routing_config(force=True).settings.max_queue_length)):
         settings = routing_config(force=True).settings
-    handle_time = _truncated_mean(settings)
+    handle_time = truncated_mean(settings)
     # One arrival rate for every count: by default the midpoint count would be 85 % busy.
     rate = options.rate or DEFAULT_OCCUPANCY * (counts[0] + counts[-1]) / 2 / handle_time
     wait_limit = None if settings.max_wait_seconds >= NO_WAIT_LIMIT else settings.max_wait_seconds

@@ -15,7 +15,7 @@ from calls.models import Call
 from calls.services import call_create
 from routing.services import routing_config
 from simulation.models import SimulationRun
-from simulation.runner import _truncated_mean, ensure_agents, ensure_agents_available
+from simulation.runner import ensure_agents, ensure_agents_available, truncated_mean
 from simulation.services import SIMULATOR
 from tenants.selectors import tenant_get
 
@@ -75,7 +75,7 @@ class Command(BaseCommand):
             agents = ensure_agents(options["agents"])
             ensure_agents_available(agents)
             settings = routing_config(force=True).settings
-            rate = options["occupancy"] * len(agents) / _truncated_mean(settings)  # per simulated second
+            rate = options["occupancy"] * len(agents) / truncated_mean(settings)  # per simulated second
             run = SimulationRun.objects.create(
                 seed=options["seed"],
                 strategy=settings.strategy,
