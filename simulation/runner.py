@@ -123,6 +123,17 @@ def ensure_agents(count: int) -> list[Agent]:
     return sorted(agents, key=lambda agent: (agent.name, str(agent.id)))[:count]
 
 
+def retire_other_agents(keep: list[Agent]) -> None:
+    """Every simulated agent that is not one of ``keep`` goes OFFLINE (a busy one's call is ended
+    first: no run is going on, so it is a leftover). A run has exactly its own agents: those of an
+    earlier, larger run would otherwise stay in the line and answer calls, so the report would
+    depend on what ran before (and Erlang C would be judged against the wrong number of agents)."""
+    kept = {agent.id for agent in keep}
+    for agent in Agent.objects.filter(simulated=True).exclude(status=Agent.Status.OFFLINE).order_by("name", "id"):
+        if agent.id not in kept:
+            agent_set_status(agent=agent, status=Agent.Status.OFFLINE, force=True, actor=SIMULATOR)
+
+
 def ensure_agents_available(agents: list[Agent]) -> None:
     """Live runs: every agent AVAILABLE (a busy one keeps its call)."""
     for agent in agents:
@@ -155,6 +166,7 @@ def _run(options: SimulationOptions, overrides: dict[str, Any], progress: Callab
     notes: list[str] = []
     settings = routing_config(force=True).settings
     agents = ensure_agents(options.agents)
+    retire_other_agents(keep=agents)
     if options.live:
         ensure_agents_available(agents)  # a virtual run logs its agents in at its own instants
     mean_duration = _truncated_mean(settings)

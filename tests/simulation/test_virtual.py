@@ -1,11 +1,13 @@
 """The simulated clock: services take "now" from it, a virtual run has no lag (every completion,
 wrap-up end and abandonment happens at its simulated instant), its settings never touch the tenant's,
-and one run at a time goes on in a tenant."""
+one run at a time goes on in a tenant, a run has exactly its own agents, and what a simulated call
+costs in round trips to Postgres and Redis."""
 
 from __future__ import annotations
 
 import datetime
 import threading
+from typing import Any
 
 import pytest
 from django.utils import timezone
@@ -86,3 +88,24 @@ class VirtualRunTests:
         # A run not heard from for a minute (its process died) no longer blocks.
         SimulationRun.objects.update(updated_at=timezone.now() - datetime.timedelta(minutes=5))
         assert run_simulation(SimulationOptions(calls=5, agents=2, seed=1)).report["calls"] == 5
+
+
+def _report_without_wall_clock(report: dict[str, Any]) -> dict[str, Any]:
+    report = dict(report, checks=dict(report["checks"]))
+    report.pop("wall_clock")
+    report["checks"].pop("latency")
+    return report
+
+
+class VirtualRunAgentsTests:
+    def test_a_run_has_exactly_its_own_agents_whatever_ran_before(self, in_alpha) -> None:
+        first = run_simulation(SimulationOptions(calls=60, agents=4, seed=5)).report
+        # A larger run leaves more simulated agents logged in...
+        run_simulation(SimulationOptions(calls=30, agents=8, seed=6))
+        # ...but the next run of four is the first one again: the others are out of the line.
+        again = run_simulation(SimulationOptions(calls=60, agents=4, seed=5))
+        answered_by = set(Call.objects.filter(simulation_run=again.run).values_list("agent__name", flat=True))
+        assert answered_by == {f"sim agent {i:04d}" for i in range(4)}
+        offline = Agent.objects.filter(simulated=True, status=Agent.Status.OFFLINE)
+        assert set(offline.values_list("name", flat=True)) == {f"sim agent {i:04d}" for i in range(4, 8)}
+        assert _report_without_wall_clock(again.report) == _report_without_wall_clock(first)
