@@ -5,11 +5,16 @@ costs in round trips to Postgres and Redis."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import threading
+from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+import redis
+from django.db import connection
 from django.utils import timezone
 
 from agents.models import Agent
@@ -109,3 +114,54 @@ class VirtualRunAgentsTests:
         offline = Agent.objects.filter(simulated=True, status=Agent.Status.OFFLINE)
         assert set(offline.values_list("name", flat=True)) == {f"sim agent {i:04d}" for i in range(4, 8)}
         assert _report_without_wall_clock(again.report) == _report_without_wall_clock(first)
+
+
+class _RoundTrips:
+    """Counts SQL statements (every ``cursor.execute``) and Redis round trips (a command or a script
+    by its name, a whole pipeline as PIPELINE) made in this thread."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.statements: Counter[str] = Counter()
+        self.redis: Counter[str] = Counter()
+        command, pipeline = redis.Redis.execute_command, redis.client.Pipeline.execute
+
+        def counted_command(client: redis.Redis, *args: Any, **options: Any) -> Any:
+            self.redis[str(args[0]).upper()] += 1
+            return command(client, *args, **options)
+
+        def counted_pipeline(pipe: redis.client.Pipeline, *args: Any, **options: Any) -> Any:
+            self.redis["PIPELINE"] += 1
+            return pipeline(pipe, *args, **options)
+
+        monkeypatch.setattr(redis.Redis, "execute_command", counted_command)
+        monkeypatch.setattr(redis.client.Pipeline, "execute", counted_pipeline)
+
+    def sql(self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any) -> Any:
+        self.statements[" ".join(sql.split()[:3])] += 1
+        return execute(sql, params, many, context)
+
+
+class VirtualRunCostTests:
+    def test_a_simulated_call_costs_nine_statements_and_three_redis_round_trips(self, in_alpha, monkeypatch) -> None:
+        """Through the real services: the claim (advisory lock, agent, assignment, call; one Lua
+        script, one metrics pipeline), the completion (call and agent locked, call, assignment and
+        agent written; one Lua script), and for a call that waited its hand-over to the freed agent.
+        The driver itself asks Postgres nothing per call: the services hand it each completion to
+        schedule (it used to read the call before completing it and the agent after: 13 statements)."""
+        options = SimulationOptions(calls=400, agents=10, seed=3, duration_model="exponential", no_wait_limit=True)
+        run_simulation(dataclasses.replace(options, calls=10))  # the agents exist from here on
+        trips = _RoundTrips(monkeypatch)
+        with connection.execute_wrapper(trips.sql):
+            outcome = run_simulation(options)
+        calls = outcome.report["calls"]
+        waited = Call.objects.filter(simulation_run=outcome.run, queued_at__isnull=False).count()
+        assert outcome.report["statuses"] == {"COMPLETED": 400} and 0.2 < waited / calls < 0.6  # rho = 0.85
+        # 9 statements per call, 4 more per call that waited (its claim writes 2 fewer, its hand-over 6),
+        # and the run's own bookkeeping (agents logged in, the report): under 1 per call here. The
+        # heartbeat's statements (about one a second of wall time) are left out: they follow the clock.
+        statements = sum(n for sql, n in trips.statements.items() if "simulation_simulationrun" not in sql)
+        assert statements / calls <= 9 + 4 * waited / calls + 1, trips.statements.most_common()
+        # One claim and one release script, one metrics pipeline per call (+ the agents' logins and the
+        # configuration cache, read about once a second, left out).
+        scripts = trips.redis["EVALSHA"] + trips.redis["EVAL"] + trips.redis["PIPELINE"]
+        assert scripts / calls <= 3.1, trips.redis.most_common()
