@@ -16,7 +16,7 @@ from agents.models import Agent
 from assignment.models import Assignment
 from assignment.services.recovery import engine_drift
 from calls.models import Call
-from tests.helpers import ApiClient
+from tests.helpers import ApiClient, assert_no_event_lost
 
 THREADS = 8
 OPS_PER_THREAD = 40
@@ -90,6 +90,7 @@ def check_invariants(schema_name: str) -> None:
             assert Call.objects.filter(agent=agent, status=Call.Status.ASSIGNED).count() == 1
         drift = engine_drift()
         assert not drift, drift
+        assert_no_event_lost()
 
 
 class ConcurrencyTests:

@@ -17,6 +17,7 @@ from assignment.services.recovery import engine_drift
 from assignment.services.sweep import sweep_tenant
 from calls.models import Call
 from tests.factories import make_agent
+from tests.helpers import assert_no_event_lost
 from tests.processes import Child, RedisServer, TcpProxy, Traffic, WebServer, start_web, wait_for
 
 # Written to the terminal at the end of the run (pytest -rA shows it; see report_outage).
@@ -111,6 +112,7 @@ def assert_invariants(schema_name: str, traffic: Traffic | None = None) -> None:
         assert all(count == 1 for count in active.values()), active
         busy = {agent.id for agent in Agent.objects.filter(status=Agent.Status.BUSY)}
         assert busy == set(active), (busy, active)
+        assert_no_event_lost()
         if traffic is not None:
             by_key = {call["idempotency_key"]: str(call["id"]) for call in calls if call["idempotency_key"]}
             for key, call_id in dict(traffic.created).items():
