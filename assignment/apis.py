@@ -28,7 +28,7 @@ from assignment.services.config import (
 )
 from callcenter.actors import actor_from_request
 from callcenter.api import NumberField, StrictSerializer, not_found, query_params, validated
-from callcenter.pagination import PageParams, Pagination, page_parameters, paginated
+from callcenter.pagination import PageParams, Pagination, paginated
 from calls.models import CallType
 from calls.selectors import call_type_get, call_type_list
 
@@ -141,7 +141,7 @@ class AgentTypeListApi(APIView):
     @extend_schema(
         operation_id="agent_types_list",
         summary="Agent types",
-        parameters=page_parameters(),
+        parameters=[PageParams],
         responses={200: paginated(AgentTypeOutputSerializer, name="AgentTypePage")},
     )
     def get(self, request: Request) -> Response:
@@ -188,7 +188,8 @@ class AgentTypeDetailApi(APIView):
 
 class AgentTypeUpdateApi(APIView):
     class InputSerializer(StrictSerializer):
-        name = serializers.CharField(max_length=100)
+        # Optional like every field of a PATCH (as the document says): an empty body changes nothing.
+        name = serializers.CharField(max_length=100, required=False)
 
     @extend_schema(
         operation_id="agent_types_update",
@@ -199,7 +200,7 @@ class AgentTypeUpdateApi(APIView):
     def patch(self, request: Request, slug: str) -> Response:
         agent_type = _agent_type_or_404(slug)
         data = validated(AgentTypeUpdateApi.InputSerializer, request)
-        updated = type_rename(obj=agent_type, name=data["name"], mix_weight=None, actor=actor_from_request(request))
+        updated = type_rename(obj=agent_type, name=data.get("name"), mix_weight=None, actor=actor_from_request(request))
         return Response(AgentTypeOutputSerializer(updated).data)
 
 
@@ -214,7 +215,7 @@ class CallTypeListApi(APIView):
     @extend_schema(
         operation_id="call_types_list",
         summary="Call types",
-        parameters=page_parameters(),
+        parameters=[PageParams],
         responses={200: paginated(CallTypeOutputSerializer, name="CallTypePage")},
     )
     def get(self, request: Request) -> Response:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
+from django.core.validators import RegexValidator
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from rest_framework import serializers
@@ -113,6 +115,26 @@ class ProblemSerializer(serializers.Serializer):  # type: ignore[type-arg]
     errors = ProblemErrorSerializer(many=True, required=False, help_text="For invalid input: one entry per problem.")  # type: ignore[assignment]
 
 
+@functools.cache
+def _whitespace_class() -> str:
+    """The characters ``str.strip()`` removes (``str.isspace``), as ranges for a regex class: spelt
+    out because ``\\s`` differs between Python and ECMA (JSON Schema) regexes."""
+    codes = [code for code in range(0x110000) if chr(code).isspace()]
+    ranges: list[tuple[int, int]] = []
+    for code in codes:
+        if ranges and ranges[-1][1] == code - 1:
+            ranges[-1] = (ranges[-1][0], code)
+        else:
+            ranges.append((code, code))
+    return "".join(f"\\u{low:04x}" if low == high else f"\\u{low:04x}-\\u{high:04x}" for low, high in ranges)
+
+
+def text_pattern() -> str:
+    """What a DRF CharField accepts, as a JSON Schema pattern: no NUL character anywhere (Postgres
+    text cannot hold one) and, since surrounding whitespace is trimmed, one other character at least."""
+    return f"^[^\\u0000]*[^\\u0000{_whitespace_class()}][^\\u0000]*$"
+
+
 _HEADER = {"schema": {"type": "string"}}
 _PROBLEM_DESCRIPTIONS = {
     "400": "Invalid input (`validation_error` with `errors`, `malformed_json`, ...).",
@@ -180,6 +202,35 @@ class AutoSchema(SpectacularAutoSchema):
                 "Retry-After", {"schema": {"type": "integer"}, "description": "Seconds to wait before retrying."}
             )
         return headers
+
+    def _get_parameters(self) -> list[dict[str, Any]]:
+        parameters: list[dict[str, Any]] = super()._get_parameters()
+        for parameter in parameters:
+            if parameter.get("in") == "query" and not parameter.get("required"):
+                # DRF reads an optional query parameter sent empty (`?status=`) as not sent at all.
+                parameter["allowEmptyValue"] = True
+        return parameters
+
+    def _map_serializer_field(self, field: Any, direction: Any, bypass_extensions: bool = False) -> dict[str, Any]:
+        schema: dict[str, Any] = super()._map_serializer_field(field, direction, bypass_extensions)
+        text = (
+            direction == "request"
+            and isinstance(field, serializers.CharField)
+            and not field.allow_blank
+            and not any(isinstance(validator, RegexValidator) for validator in field.validators)
+            and schema.get("type") == "string"
+        )
+        if text and not {"pattern", "format", "enum"} & set(schema):
+            schema["pattern"] = text_pattern()
+        return schema
+
+    def _map_serializer(self, serializer: Any, direction: Any, bypass_extensions: bool = False) -> dict[str, Any]:
+        schema: dict[str, Any] = super()._map_serializer(serializer, direction, bypass_extensions)
+        if direction == "request" and isinstance(serializer, StrictSerializer) and schema.get("type") == "object":
+            # A StrictSerializer refuses unknown fields: the document says so, or a client (and
+            # schemathesis) may believe an extra field is ignored.
+            schema["additionalProperties"] = False
+        return schema
 
     def get_serializer_name(self, serializer: serializers.Serializer, direction: str) -> str:  # type: ignore[type-arg]
         owner, _, name = type(serializer).__qualname__.rpartition(".")

@@ -243,6 +243,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "AgentStatusEnum": "agents.models.Agent.Status",
         "CallStatusEnum": "calls.models.Call.Status",
+        "AgentClientStatusEnum": "agents.apis.CLIENT_STATUSES",
     },
     # Swagger UI and ReDoc come from drf-spectacular-sidecar (pinned, served by WhiteNoise): /docs
     # and /redoc load nothing from another host.
