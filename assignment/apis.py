@@ -16,7 +16,13 @@ from agents.models import AgentType
 from agents.selectors import agent_type_get, agent_type_list
 from assignment.models import DurationModel, Strategy
 from assignment.selectors import config_get, conversion_matrix_get, system_metrics, system_status
+
+# The request examples name a new tenant's default types, so that they work as shown (and
+# schemathesis, which sends them first, reaches the success path).
 from assignment.services.config import (
+    DEFAULT_AGENT_TYPES,
+    DEFAULT_CALL_TYPES,
+    DEFAULT_MATRIX,
     agent_type_create,
     agent_type_delete,
     call_type_create,
@@ -99,13 +105,7 @@ class ConversionMatrixApi(APIView):
         summary="Replace the conversion matrix (every cell required, each in [0, 1])",
         request=MatrixSerializer,
         responses={200: MatrixSerializer},
-        examples=[
-            OpenApiExample(
-                "two by two",
-                value={"matrix": {"agente_tipo_1": {"llamada_tipo_1": 0.3, "llamada_tipo_2": 0.2}}},
-                request_only=True,
-            )
-        ],
+        examples=[OpenApiExample("a new tenant's matrix", value={"matrix": DEFAULT_MATRIX}, request_only=True)],
     )
     def put(self, request: Request) -> Response:
         data = validated(MatrixSerializer, request)
@@ -162,6 +162,17 @@ class AgentTypeCreateApi(APIView):
         summary="Create an agent type with its matrix row",
         request=InputSerializer,
         responses={201: AgentTypeOutputSerializer},
+        examples=[
+            OpenApiExample(
+                "senior agents",
+                value={
+                    "slug": "senior",
+                    "name": "Senior",
+                    "conversion_rates": {slug: 0.35 for slug in DEFAULT_CALL_TYPES},
+                },
+                request_only=True,
+            )
+        ],
     )
     def post(self, request: Request) -> Response:
         data = validated(AgentTypeCreateApi.InputSerializer, request)
@@ -237,6 +248,18 @@ class CallTypeCreateApi(APIView):
         summary="Create a call type with its matrix column",
         request=InputSerializer,
         responses={201: CallTypeOutputSerializer},
+        examples=[
+            OpenApiExample(
+                "retention calls",
+                value={
+                    "slug": "retention",
+                    "name": "Retention",
+                    "mix_weight": 0.1,
+                    "conversion_rates": {slug: 0.15 for slug in DEFAULT_AGENT_TYPES},
+                },
+                request_only=True,
+            )
+        ],
     )
     def post(self, request: Request) -> Response:
         data = validated(CallTypeCreateApi.InputSerializer, request)
