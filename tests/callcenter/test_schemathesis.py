@@ -24,9 +24,13 @@ from types import SimpleNamespace
 from typing import Any
 
 import yaml
+from django.test import Client
 
+from audit.services import Actor
+from tenants.services import apikey_create
 from tests.callcenter import schemathesis_hooks as hooks
 from tests.conftest import BASE_DIR
+from tests.helpers import ApiClient, assert_problem
 
 CONFIG = BASE_DIR / "tests" / "callcenter" / "schemathesis.toml"
 # Not a timing assertion: only a bound on a hung run, far above what it takes on a loaded machine.
@@ -38,6 +42,22 @@ def _operations(schema: dict[str, Any]) -> list[str]:
     return [
         f"{method.upper()} {path}" for path, item in schema["paths"].items() for method in item if method in methods
     ]
+
+
+# A value for each path parameter: the request must reach the operation's own view.
+PATH_VALUES = {
+    "{agent_id}": "00000000-0000-4000-8000-000000000000",
+    "{call_id}": "00000000-0000-4000-8000-000000000000",
+    "{slug}": "agente_tipo_1",
+    "{entry_id}": "1",
+}
+
+
+def _concrete(path: str) -> str:
+    for placeholder, value in PATH_VALUES.items():
+        path = path.replace(placeholder, value)
+    assert "{" not in path, path
+    return path
 
 
 def _run_schemathesis(url: str, api_key: str, report: Path) -> subprocess.CompletedProcess[str]:
@@ -70,6 +90,42 @@ class SchemathesisTests:
         # The key was sent (a run whose auth went unused would prove little about the API).
         assert report["warnings"]["missing_auth"] == [] and report["warnings"]["unused_openapi_auth"] == [], output
         assert all(phase["status"] == "success" for phase in report["phases"].values()), report["phases"]
+
+
+class AuthenticationTests:
+    """What schemathesis' ignored_auth probes, for every operation of the document and every way
+    of sending no valid key (schemathesis stops probing an operation once it refused one)."""
+
+    def test_every_operation_declares_the_key_and_refuses_a_missing_or_bad_one(self, alpha) -> None:
+        schema = yaml.safe_load(Client().get("/schema", HTTP_HOST="localhost").content)
+        schemes = schema["components"]["securitySchemes"]
+        assert schemes["ApiKeyBearer"] == {**schemes["ApiKeyBearer"], "type": "http", "scheme": "bearer"}
+        assert schemes["ApiKeyHeader"] == {**schemes["ApiKeyHeader"], "type": "apiKey", "in": "header"}
+        assert schemes["ApiKeyHeader"]["name"] == "X-API-Key"
+        reader = apikey_create(tenant=alpha.tenant, name="reader", scope="read", actor=Actor.system("test")).raw_key
+        operations = _operations(schema)
+        assert len(operations) >= 30
+        for operation in operations:
+            method, _, path = operation.partition(" ")
+            declared = schema["paths"][path][method.lower()]["security"]
+            assert {"ApiKeyBearer": []} in declared and {"ApiKeyHeader": []} in declared, operation
+            assert {} not in declared, f"{operation} says it needs no key"
+            body = None if method in ("GET", "DELETE") else {}
+            url = _concrete(path)
+            refusals = [
+                (ApiClient(key=None), 401, "tenant_required"),  # no key, on the public host
+                (ApiClient(key=None, host="alpha.localhost"), 401, "not_authenticated"),  # no key, tenant's host
+                (ApiClient(key="cc_00000000_not-a-key"), 401, "invalid_api_key"),
+                (ApiClient(key=f"{alpha.api_key}x"), 401, "invalid_api_key"),
+            ]
+            for client, status, code in refusals:
+                response = client.request(method, url, body)
+                assert_problem(response, status, code)
+                assert response["WWW-Authenticate"].startswith("Bearer"), operation
+            response = ApiClient(key=None).request(method, url, body, headers={"X-API-Key": "cc_00000000_x"})
+            assert_problem(response, 401, "invalid_api_key")
+            if method != "GET":
+                assert_problem(ApiClient(key=reader).request(method, url, body), 403, "permission_denied")
 
 
 def _response(status: int, body: Any, *, content_type: str = "application/problem+json", **headers: str) -> Any:
