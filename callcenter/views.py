@@ -36,26 +36,49 @@ def health_live(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
-def root(request: HttpRequest) -> JsonResponse:
-    """``GET /``: what this service is and where its documentation lives."""
+def root(request: HttpRequest) -> HttpResponse:
+    """``GET /``: what this service is and where its documentation lives. JSON for API clients
+    (curl's ``*/*`` included); a page with the same links for a browser, which asks for HTML first."""
     from django.conf import settings
+    from django.shortcuts import render
+
+    from callcenter.tenancy import current_schema
 
     spectacular = settings.SPECTACULAR_SETTINGS
-    return JsonResponse(
-        {
-            "name": spectacular["TITLE"],
-            "version": spectacular["VERSION"],
-            "description": spectacular["DESCRIPTION"],
-            "links": {
-                "docs": "/docs",
-                "redoc": "/redoc",
-                "schema": "/schema",
-                "problems": "/problems",
-                "health": "/health",
-                "admin": "/admin/",
+    links = {
+        "docs": "/docs",
+        "redoc": "/redoc",
+        "schema": "/schema",
+        "problems": "/problems",
+        "health": "/health",
+        "admin": "/admin/",
+    }
+    tenant_host = current_schema() != "public"
+    if tenant_host:
+        links["dashboard"] = "/dashboard/"
+    response: HttpResponse
+    if request.get_preferred_type(["application/json", "text/html"]) == "text/html":
+        response = render(
+            request,
+            "root.html",
+            {
+                "name": spectacular["TITLE"],
+                "version": spectacular["VERSION"],
+                "description": spectacular["DESCRIPTION"],
+                "tenant_host": tenant_host,
             },
-        }
-    )
+        )
+    else:
+        response = JsonResponse(
+            {
+                "name": spectacular["TITLE"],
+                "version": spectacular["VERSION"],
+                "description": spectacular["DESCRIPTION"],
+                "links": links,
+            }
+        )
+    response["Vary"] = "Accept"
+    return response
 
 
 def problems(request: HttpRequest) -> HttpResponse:

@@ -81,6 +81,18 @@ def _level(value: float | None, *, bad: float, warn: float, higher_is_better: bo
     return "bad" if value > bad else "warn" if value > warn else "ok"
 
 
+def _lost_calls(count: int, offered: int, *, warn: float) -> dict[str, Any]:
+    """A KPI of calls lost (saturated or abandoned): its count, its share of the offered calls and
+    its colour (bad from 10 %)."""
+    share = count / offered if offered else None
+    return {
+        "value": count,
+        "share": None if share is None else round(share, 4),
+        "level": _level(share, bad=0.10, warn=warn, higher_is_better=False),
+        "threshold": "10 % of offered calls",
+    }
+
+
 def dashboard_agents(*, now: datetime.datetime, traffic: str = Traffic.ALL) -> list[dict[str, Any]]:
     """Every agent with its status, time in status, current call and today's results: three queries."""
     day_start = _day_start(now)
@@ -190,22 +202,8 @@ def dashboard_kpis(
         "arrived": {"value": totals["arrived"], "level": "none"},
         "assigned": {"value": totals["assigned"], "level": "none"},
         "completed": {"value": totals["completed"], "level": "none"},
-        "saturated": {
-            "value": totals["saturated"],
-            "share": round(totals["saturated"] / offered, 4) if offered else None,
-            "level": _level(
-                totals["saturated"] / offered if offered else None, bad=0.10, warn=0.02, higher_is_better=False
-            ),
-            "threshold": "10 % of offered calls",
-        },
-        "abandoned": {
-            "value": totals["abandoned"],
-            "share": round(totals["abandoned"] / offered, 4) if offered else None,
-            "level": _level(
-                totals["abandoned"] / offered if offered else None, bad=0.10, warn=0.05, higher_is_better=False
-            ),
-            "threshold": "10 % of offered calls",
-        },
+        "saturated": _lost_calls(totals["saturated"], offered, warn=0.02),
+        "abandoned": _lost_calls(totals["abandoned"], offered, warn=0.05),
         "service_level": {
             "value": service_level,
             "target": target,

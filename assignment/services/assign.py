@@ -27,7 +27,7 @@ from assignment.keys import POOLS
 from assignment.metrics import observe_assignment
 from assignment.models import Assignment
 from assignment.services.config import RoutingConfig
-from assignment.services.recovery import AgentConflict, engine_call, engine_rebuild
+from assignment.services.recovery import AgentConflict, engine_call, engine_lock_key, engine_rebuild
 from callcenter import clock
 from callcenter.tenancy import current_schema
 from calls.models import Call
@@ -38,11 +38,19 @@ MAX_CLAIM_ATTEMPTS = 3
 _AGENT_CONSTRAINTS = ("call_one_active_per_agent", "assignment_open_per_agent", "assignment_open_per_call")
 
 
-def advisory_lock_call(call_id: object) -> None:
-    """Held until the end of the current transaction; see the module docstring."""
+def advisory_lock_call(call_id: object, *, engine_shared: bool = False) -> None:
+    """Held until the end of the current transaction; see the module docstring. With
+    ``engine_shared`` the tenant's shared engine lock (``recovery.engine_lock_shared``) is taken in
+    the same round trip, first."""
     key = int(str(call_id).replace("-", "")[:15], 16)  # 60 bits: fits a bigint
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+        if engine_shared:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock_shared(%s, %s), pg_advisory_xact_lock(%s)",
+                [*engine_lock_key(current_schema()), key],
+            )
+        else:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
 
 
 def _is_agent_conflict(error: IntegrityError) -> bool:
@@ -65,7 +73,7 @@ def assign_new_call(*, call: Call, config: RoutingConfig, received_at: float, rn
         used = {"strategy": config.settings.strategy}
         try:
             with transaction.atomic():
-                advisory_lock_call(call.id)
+                advisory_lock_call(call.id, engine_shared=True)
 
                 def run(
                     cfg: RoutingConfig, used: dict[str, str] = used, now: datetime.datetime = now
@@ -84,7 +92,7 @@ def assign_new_call(*, call: Call, config: RoutingConfig, received_at: float, rn
                         simulated=call.simulated,
                     )
 
-                claimed = engine_call(run)
+                claimed = engine_call(run, locked=True)
                 _record_claim(call=call, claimed=claimed, strategy=used["strategy"], received_at=received_at, now=now)
             if claimed.outcome == "ASSIGNED":
                 observe_assignment(schema_name=current_schema(), milliseconds=call.assignment_time_ms or 0.0)
@@ -247,10 +255,11 @@ def match_waiting_calls(*, simulated: bool | None = None, limit: int = 1000) -> 
         def run(cfg: RoutingConfig) -> engine.MatchResult | None:
             return engine.match(schema_name=current_schema(), type_ids=cfg.type_ids, simulated=simulated)
 
-        matched = engine_call(run)
-        if matched is None:
-            return paired
+        # The match and its record in one transaction: a rebuild waits for both (see recovery).
         with transaction.atomic():
+            matched = engine_call(run)
+            if matched is None:
+                return paired
             recorded = record_queued_assignment(
                 call_id=matched.call_id,
                 agent_id=matched.agent_id,
@@ -259,19 +268,19 @@ def match_waiting_calls(*, simulated: bool | None = None, limit: int = 1000) -> 
                 strategy="longest_idle",
                 simulated=simulated,
             )
+            if not recorded:
+                # The call is gone: give the agent back its place (its old idle clock) in the line.
+                def undo(cfg: RoutingConfig, pair: engine.MatchResult = matched) -> bool:
+                    return engine.unclaim(
+                        schema_name=current_schema(),
+                        call_id=pair.call_id,
+                        agent_id=pair.agent_id,
+                        idle_since_ms=pair.idle_since_ms,
+                        type_ids=cfg.type_ids,
+                        simulated=simulated,
+                    )
+
+                engine_call(undo, locked=True)
         if recorded:
             paired += 1
-        else:
-            # The call is gone: give the agent back its place (its old idle clock) in the line.
-            def undo(cfg: RoutingConfig, pair: engine.MatchResult = matched) -> bool:
-                return engine.unclaim(
-                    schema_name=current_schema(),
-                    call_id=pair.call_id,
-                    agent_id=pair.agent_id,
-                    idle_since_ms=pair.idle_since_ms,
-                    type_ids=cfg.type_ids,
-                    simulated=simulated,
-                )
-
-            engine_call(undo)
     return paired

@@ -5,9 +5,18 @@
 - the caller's agent-type list is stale -> reload the configuration, run again.
 
 Concurrent rebuilds are serialised by a short Redis lock (``rebuild_lock``, 10 s TTL); whoever does
-not get it waits for the epoch to reappear. A claim in flight while a rebuild reads Postgres can be
-missed by the rebuild; the partial unique constraints and conditional updates of Postgres then refuse
-any double assignment, and the sweep's drift check repairs the rest (see docs/assignment.md).
+not get it waits for the epoch to reappear.
+
+A rebuild must not miss a change in flight: one that has already changed Redis but not yet committed
+to Postgres (a new call queued in Redis whose row is not committed yet would otherwise vanish from the
+rebuilt queue while Postgres says QUEUED). So every transaction that changes the engine first takes a
+per-tenant *shared* Postgres advisory lock (``engine_call`` does, held until COMMIT or ROLLBACK), and a
+rebuild takes the same lock *exclusively* before it reads Postgres and keeps it until Redis is
+written: it waits for the changes in flight to commit or roll back, and the changes that start
+meanwhile wait for it (Postgres queues them behind the exclusive request). The wait is bounded
+(``CLAIMS_WAIT_MS``): past it the rebuild goes on from a snapshot, as it did before this lock; the
+partial unique constraints and conditional updates of Postgres still refuse any double assignment,
+and the sweep's drift check repairs the rest (see docs/assignment.md).
 """
 
 from __future__ import annotations
@@ -16,11 +25,12 @@ import datetime
 import logging
 import time
 import uuid
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import Exists, OuterRef
 
 from agents.models import Agent
@@ -53,6 +63,41 @@ def with_repair(operation: Callable[[], T]) -> T:
 
 
 STRANDED_AFTER = datetime.timedelta(seconds=60)
+# How long a rebuild waits for the tenant's engine changes in flight before it reads Postgres anyway.
+CLAIMS_WAIT_MS = 2000
+# First half of the two-key advisory lock that guards a tenant's engine state (b"CC" + 1). Two-key
+# advisory locks live apart from the one-key (bigint) locks taken on call ids.
+_ENGINE_LOCK_CLASS = 0x43430001
+
+
+def engine_lock_key(schema_name: str) -> tuple[int, int]:
+    """The two int4 keys of the tenant's engine advisory lock (a crc32 collision between two tenants
+    only makes their rebuilds wait for each other's changes)."""
+    return _ENGINE_LOCK_CLASS, zlib.crc32(schema_name.encode()) - 2**31
+
+
+def engine_lock_shared() -> None:
+    """Inside a transaction that is about to change the engine: let a rebuild wait for its COMMIT."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)", list(engine_lock_key(current_schema())))
+
+
+def _engine_lock_exclusive(schema_name: str) -> bool:
+    """Inside the rebuild's transaction: wait (at most CLAIMS_WAIT_MS) until no engine change is in
+    flight, and hold new ones off until COMMIT. False if the wait ran out."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('lock_timeout', %s, true)", [f"{CLAIMS_WAIT_MS}ms"])
+        try:
+            with transaction.atomic():
+                cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", list(engine_lock_key(schema_name)))
+        except OperationalError as error:
+            logger.warning(
+                "rebuild of %s: changes still in flight after %d ms (%s)", schema_name, CLAIMS_WAIT_MS, error
+            )
+            return False
+        finally:
+            cursor.execute("SET LOCAL lock_timeout TO DEFAULT")
+    return True
 
 
 def rebuild_input_from_postgres(*, config: RoutingConfig) -> dict[bool, engine.RebuildInput]:
@@ -123,30 +168,46 @@ def engine_rebuild(*, wait_seconds: float = 5.0) -> bool:
             return False
     try:
         config = routing_config(force=True)
-        states = rebuild_input_from_postgres(config=config)
-        for pool, state in states.items():
-            engine.rebuild(
-                schema_name=schema_name,
-                state=state,
-                epoch=uuid.uuid4().hex,
-                type_ids=config.type_ids,
-                simulated=pool,
-            )
-            logger.info(
-                "rebuilt engine state (%s): %d idle, %d busy, %d other, %d queued",
-                "simulated" if pool else "real",
-                len(state.idle),
-                len(state.busy),
-                len(state.other),
-                len(state.queue),
-            )
+        if not connection.in_atomic_block:
+            # Inside a caller's transaction (the engine lost its state in the middle of a change) the
+            # wait is skipped: that transaction holds the shared lock, and so may the others waiting
+            # for this rebuild.
+            with transaction.atomic():
+                if _engine_lock_exclusive(schema_name):
+                    _rebuild_from_postgres(schema_name=schema_name, config=config)
+                    return True
+        _rebuild_from_postgres(schema_name=schema_name, config=config)
         return True
     finally:
         engine.release_rebuild_lock(schema_name=schema_name, token=token)
 
 
-def engine_call(operation: Callable[[RoutingConfig], T], *, attempts: int = 3) -> T:
-    """Run ``operation(config)`` against the engine, recovering from a lost state or stale types."""
+def _rebuild_from_postgres(*, schema_name: str, config: RoutingConfig) -> None:
+    states = rebuild_input_from_postgres(config=config)
+    for pool, state in states.items():
+        engine.rebuild(
+            schema_name=schema_name,
+            state=state,
+            epoch=uuid.uuid4().hex,
+            type_ids=config.type_ids,
+            simulated=pool,
+        )
+        logger.info(
+            "rebuilt engine state (%s): %d idle, %d busy, %d other, %d queued",
+            "simulated" if pool else "real",
+            len(state.idle),
+            len(state.busy),
+            len(state.other),
+            len(state.queue),
+        )
+
+
+def engine_call(operation: Callable[[RoutingConfig], T], *, attempts: int = 3, locked: bool = False) -> T:
+    """Run ``operation(config)`` against the engine, recovering from a lost state or stale types.
+    Inside a transaction it first takes the tenant's shared engine lock (see the module docstring),
+    unless the caller already holds it (``locked``)."""
+    if connection.in_atomic_block and not locked:
+        engine_lock_shared()
     config = routing_config()
     for attempt in range(attempts):
         try:

@@ -11,7 +11,7 @@ from unittest import mock
 import pytest
 import redis
 from django.core.management import call_command
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, connection, transaction
 from django_tenants.utils import schema_context
 
 from agents.models import Agent
@@ -142,6 +142,90 @@ class FailedWriteTests:
         assert response.json()["code"] == "engine_unavailable"
         with schema_context(alpha.schema_name):
             assert Call.objects.count() == 0
+
+
+class RebuildDuringAChangeTests:
+    """A rebuild that starts while a change has reached Redis but not yet committed to Postgres
+    waits for that commit (the tenant's engine advisory lock); it used to rebuild without the
+    change, and a committed QUEUED call was then missing from Redis's queue."""
+
+    def test_a_rebuild_waits_for_a_queued_call_that_is_not_committed_yet(self, alpha, monkeypatch) -> None:
+        from assignment.services import assign, recovery
+
+        monkeypatch.setattr(recovery, "CLAIMS_WAIT_MS", 60_000)  # the test decides when the change commits
+        recorded, release = threading.Event(), threading.Event()
+        original = assign._record_claim
+
+        def record_then_hold(**kwargs: object) -> None:
+            original(**kwargs)  # type: ignore[arg-type]
+            recorded.set()  # in Redis and written, not committed
+            assert release.wait(30)
+
+        monkeypatch.setattr(assign, "_record_claim", record_then_hold)
+        created: list[Call] = []
+        rebuilt: list[bool] = []
+
+        def create() -> None:
+            try:
+                with schema_context(alpha.schema_name):
+                    created.append(make_call())  # no agent: it queues
+            finally:
+                connection.close()
+
+        def rebuild() -> None:
+            try:
+                with schema_context(alpha.schema_name):
+                    rebuilt.append(recovery.engine_rebuild())
+            finally:
+                connection.close()
+
+        creator = threading.Thread(target=create)
+        creator.start()
+        assert recorded.wait(30)
+        rebuilder = threading.Thread(target=rebuild)
+        rebuilder.start()
+        rebuilder.join(0.5)
+        # Still waiting: the change in flight holds the tenant's engine lock.
+        assert rebuilder.is_alive()
+        assert not rebuilt
+        release.set()
+        creator.join(30)
+        rebuilder.join(30)
+        assert rebuilt == [True]
+        assert len(created) == 1 and created[0].status == Call.Status.QUEUED
+        with schema_context(alpha.schema_name):
+            assert engine.snapshot(schema_name=alpha.schema_name).queue == [str(created[0].id)]
+            assert not engine_drift()
+
+    def test_a_rebuild_that_cannot_wait_goes_on_from_a_snapshot(self, alpha, monkeypatch, caplog) -> None:
+        """A change holding the lock too long (a stuck client) delays a rebuild by CLAIMS_WAIT_MS at most."""
+        from assignment.services import recovery
+
+        monkeypatch.setattr(recovery, "CLAIMS_WAIT_MS", 100)
+        holding, release = threading.Event(), threading.Event()
+
+        def hold() -> None:
+            try:
+                with schema_context(alpha.schema_name), transaction.atomic():
+                    recovery.engine_lock_shared()
+                    holding.set()
+                    assert release.wait(30)
+            finally:
+                connection.close()
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        try:
+            assert holding.wait(30)
+            with schema_context(alpha.schema_name):
+                make_agent(name="seen")
+                assert recovery.engine_rebuild() is True
+                assert [name for (name,) in Agent.objects.values_list("name")] == ["seen"]
+                assert len(engine.snapshot(schema_name=alpha.schema_name).idle) == 1
+        finally:
+            release.set()
+            holder.join(30)
+        assert "changes still in flight" in caplog.text
 
 
 class ReconcileCommandTests:

@@ -34,6 +34,21 @@ class RootDocumentTests:
         assert body["links"]["docs"] == "/docs" and body["links"]["problems"] == "/problems"
         for link in body["links"].values():
             assert Client().get(link, HTTP_HOST=host).status_code in (200, 302), link
+        assert ("dashboard" in body["links"]) == (host == "alpha.localhost")
+        assert "Accept" in response["Vary"]
+
+    @pytest.mark.parametrize("host", ["localhost", "alpha.localhost"])
+    def test_a_browser_gets_a_page_with_the_same_links(self, alpha, host):
+        browser_accept = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+        links = Client().get("/", HTTP_HOST=host, HTTP_ACCEPT="*/*").json()["links"]
+
+        response = Client().get("/", HTTP_HOST=host, HTTP_ACCEPT=browser_accept)
+
+        assert response.status_code == 200 and response["Content-Type"].startswith("text/html")
+        page = response.content.decode()
+        for link in links.values():
+            assert f'href="{link}"' in page, link
+        assert ('href="/dashboard/"' in page) == (host == "alpha.localhost")
 
 
 class ProblemCatalogueTests:

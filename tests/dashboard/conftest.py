@@ -29,6 +29,23 @@ def forced_login(host: str, schema_name: str, username: str, **client_options) -
     return browser
 
 
+def make_staffing_study(study: dict[str, object]) -> None:
+    """A finished staffing run in the current schema, with ``study`` as ``simulate --staffing``
+    stores it (simulation/staffing.py)."""
+    from simulation.models import SimulationRun
+
+    SimulationRun.objects.create(
+        seed=1,
+        strategy="longest_idle",
+        rate_per_second=1,
+        time_scale=1,
+        kind=SimulationRun.Kind.STAFFING,
+        clock=SimulationRun.Clock.VIRTUAL,
+        status=SimulationRun.Status.FINISHED,
+        report={"staffing": study},
+    )
+
+
 @pytest.fixture
 def users() -> Iterator[list[tuple[str, str]]]:
     """Users a test creates in a tenant schema, as (schema, username): removed afterwards (the

@@ -18,7 +18,13 @@ from agents.models import Agent, AgentType
 from calls.models import Call
 from calls.services import call_complete
 from simulation.models import SimulationRun
-from tests.dashboard.conftest import SUPERVISOR_PASSWORD, BrowserSession, LiveServer, open_browser
+from tests.dashboard.conftest import (
+    SUPERVISOR_PASSWORD,
+    BrowserSession,
+    LiveServer,
+    make_staffing_study,
+    open_browser,
+)
 from tests.factories import TEST_ACTOR, make_agent, make_call
 
 pytestmark = pytest.mark.browser
@@ -165,8 +171,11 @@ class DashboardBrowserTests:
 
         page.get_by_role("button", name="Stop simulation").click()
 
-        expect(page.locator("#sim-badge")).to_have_text("Stopped")
+        # No more arrivals; the calls in progress finish on their own, meanwhile the run is draining.
+        expect(page.locator("#sim-badge")).to_have_text(re.compile(r"^(Draining|Stopped)$"))
         expect(form.get_by_role("button", name="Start simulation")).to_be_visible()
+        expect(page.locator("#sim-badge")).to_have_text("Stopped", timeout=120_000)
+        expect(page.locator("#sim-status")).to_contain_text(" 0 in progress")
         with schema_context(alpha.schema_name):
             run = SimulationRun.objects.get(source="dashboard")
             assert run.status == SimulationRun.Status.STOPPED and run.seed == 11
@@ -278,23 +287,14 @@ class DashboardBrowserTests:
                     {"agents": n, "simulated": {"service_level": sl}, "erlang_c": {"service_level": sl - 0.02}}
                     for n, sl in ((8, 0.41), (9, 0.62), (10, 0.77), (11, 0.86), (12, 0.93))
                 ]
-                SimulationRun.objects.create(
-                    seed=1,
-                    strategy="longest_idle",
-                    rate_per_second=1,
-                    time_scale=1,
-                    kind=SimulationRun.Kind.STAFFING,
-                    clock=SimulationRun.Clock.VIRTUAL,
-                    status=SimulationRun.Status.FINISHED,
-                    report={
-                        "staffing": {
-                            "service_level_target": 0.8,
-                            "service_level_seconds": 20,
-                            "smallest_staff_meeting_target": 11,
-                            "erlang_c_smallest_staff": 11,
-                            "rows": rows,
-                        }
-                    },
+                make_staffing_study(
+                    {
+                        "service_level_target": 0.8,
+                        "service_level_seconds": 20,
+                        "smallest_staff_meeting_target": 11,
+                        "erlang_c_smallest_staff": 11,
+                        "rows": rows,
+                    }
                 )
             log_in(session.page, tenant_live_server, username=alpha_supervisor, password=SUPERVISOR_PASSWORD)
             expect(session.page.locator("#board-body .st-BUSY")).to_have_count(1)

@@ -14,7 +14,7 @@ from django_tenants.utils import schema_context
 
 from agents.models import Agent, AgentType
 from calls.models import Call
-from tests.dashboard.conftest import SUPERVISOR_PASSWORD, forced_login
+from tests.dashboard.conftest import SUPERVISOR_PASSWORD, forced_login, make_staffing_study
 from tests.factories import make_agent, make_call
 from tests.helpers import assert_problem
 
@@ -168,8 +168,6 @@ class DashboardStateTests:
         assert cell == {"configured": 0.2, "observed": 1.0, "calls": 1}
 
     def test_it_shows_no_staffing_until_a_study_exists(self, alpha, supervisor_browser):
-        from simulation.models import SimulationRun
-
         assert supervisor_browser.get("/dashboard/api/state").json()["staffing"] is None
         study = {  # as ``simulate --staffing`` stores it (simulation/staffing.py)
             "kind": "staffing",
@@ -186,16 +184,7 @@ class DashboardStateTests:
             ],
         }  # fmt: skip
         with schema_context(alpha.schema_name):
-            SimulationRun.objects.create(
-                seed=1,
-                strategy="longest_idle",
-                rate_per_second=1,
-                time_scale=1,
-                kind=SimulationRun.Kind.STAFFING,
-                clock=SimulationRun.Clock.VIRTUAL,
-                status=SimulationRun.Status.FINISHED,
-                report={"staffing": study},
-            )
+            make_staffing_study(study)
 
         shown = supervisor_browser.get("/dashboard/api/state").json()["staffing"]
 

@@ -470,8 +470,10 @@
       badge.hidden = true;
     } else {
       badge.hidden = false;
-      badge.className = "badge " + sim.status;
-      setText(badge, sim.status === "RUNNING" ? "Running" : sim.status === "FINISHED" ? "Finished" : "Stopped");
+      // A run whose arrivals are over but whose calls are still being handled is draining.
+      const draining = sim.status !== "RUNNING" && sim.calls_open > 0;
+      badge.className = "badge " + (draining ? "RUNNING" : sim.status);
+      setText(badge, sim.status === "RUNNING" ? "Running" : draining ? "Draining" : sim.status === "FINISHED" ? "Finished" : "Stopped");
       const planned = sim.calls_planned ? " of " + num(sim.calls_planned) : "";
       setText(status, num(sim.calls_created) + planned + " calls arrived, " + num(sim.calls_open) + " in progress · "
         + num(sim.agents) + " agents · " + num(sim.calls_per_minute) + " calls per real minute · seed " + sim.seed);
