@@ -110,7 +110,7 @@ class AuthenticationTests:
             declared = schema["paths"][path][method.lower()]["security"]
             assert {"ApiKeyBearer": []} in declared and {"ApiKeyHeader": []} in declared, operation
             assert {} not in declared, f"{operation} says it needs no key"
-            body = None if method in ("GET", "DELETE") else {}
+            body: dict[str, Any] | None = None if method in ("GET", "DELETE") else {}
             url = _concrete(path)
             refusals = [
                 (ApiClient(key=None), 401, "tenant_required"),  # no key, on the public host
