@@ -255,3 +255,72 @@ class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
             },
             {"type": "apiKey", "in": "header", "name": "X-API-Key", "description": "The same key as `X-API-Key`."},
         ]
+
+
+_HEALTH_CHECK = {
+    "type": "object",
+    "properties": {
+        "status": {"type": "string", "enum": ["up", "down", "unknown"]},
+        "ms": {"type": "number", "description": "How long the check took."},
+        "count": {"type": "integer", "description": "Workers or beats seen alive (from their heartbeats)."},
+        "last_seen_seconds_ago": {"type": "number"},
+        "error": {"type": "string"},
+    },
+    "required": ["status"],
+}
+_HEALTH = {
+    "type": "object",
+    "properties": {
+        "status": {
+            "type": "string",
+            "enum": ["ok", "degraded", "unavailable"],
+            "description": "`degraded` (still 200): workers or beat missing; `unavailable` (503): Postgres or Redis.",
+        },
+        "down": {"type": "array", "items": {"type": "string"}, "description": "The checks that are not up."},
+        "checks": {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/HealthCheck"}},
+    },
+    "required": ["status", "down", "checks"],
+}
+
+
+def _public_get(operation_id: str, summary: str, description: str, responses: dict[str, Any]) -> dict[str, Any]:
+    request_id = {**_HEADER, "description": "This request's id (the one sent, or a new one)."}
+    return {
+        "get": {
+            "operationId": operation_id,
+            "summary": summary,
+            "description": description,
+            "tags": ["health"],
+            "security": [],  # public: no API key, no tenant
+            "responses": {
+                status: {
+                    "description": text,
+                    "headers": {"X-Request-ID": request_id},
+                    "content": {"application/json": {"schema": schema}},
+                }
+                for status, (text, schema) in responses.items()
+            },
+        }
+    }
+
+
+def document_public_endpoints(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """drf-spectacular postprocessing hook: the health checks (plain Django views, public, see
+    ``callcenter.health``) are part of the API an operator uses, so the document lists them, with
+    no security requirement."""
+    result.setdefault("components", {}).setdefault("schemas", {}).update(HealthCheck=_HEALTH_CHECK, Health=_HEALTH)
+    health = {"$ref": "#/components/schemas/Health"}
+    result["paths"]["/health"] = _public_get(
+        "health",
+        "Readiness: Postgres and Redis answer (no API key)",
+        "200 when the database and Redis answer (workers and beat missing make it `degraded`), else 503.",
+        {"200": ("Ready.", health), "503": ("Postgres or Redis does not answer.", health)},
+    )
+    live = {"type": "object", "properties": {"status": {"type": "string", "enum": ["ok"]}}, "required": ["status"]}
+    result["paths"]["/health/live"] = _public_get(
+        "health_live",
+        "Liveness: the process answers (no API key)",
+        "Checks nothing else on purpose: a database outage must not get healthy web processes restarted.",
+        {"200": ("The process answers.", live)},
+    )
+    return result

@@ -37,10 +37,14 @@ CONFIG = BASE_DIR / "tests" / "callcenter" / "schemathesis.toml"
 RUN_TIMEOUT_SECONDS = 600
 
 
-def _operations(schema: dict[str, Any]) -> list[str]:
-    methods = ("get", "put", "post", "delete", "patch")
+def _operations(schema: dict[str, Any], *, public: bool | None = None) -> list[str]:
+    """``METHOD /path`` of every operation; only the public ones (no security) or only the others."""
     return [
-        f"{method.upper()} {path}" for path, item in schema["paths"].items() for method in item if method in methods
+        f"{method.upper()} {path}"
+        for path, item in schema["paths"].items()
+        for method, operation in item.items()
+        if method in ("get", "put", "post", "delete", "patch")
+        and (public is None or (operation["security"] == []) == public)
     ]
 
 
@@ -103,7 +107,7 @@ class AuthenticationTests:
         assert schemes["ApiKeyHeader"] == {**schemes["ApiKeyHeader"], "type": "apiKey", "in": "header"}
         assert schemes["ApiKeyHeader"]["name"] == "X-API-Key"
         reader = apikey_create(tenant=alpha.tenant, name="reader", scope="read", actor=Actor.system("test")).raw_key
-        operations = _operations(schema)
+        operations = _operations(schema, public=False)
         assert len(operations) >= 30
         for operation in operations:
             method, _, path = operation.partition(" ")
@@ -126,6 +130,18 @@ class AuthenticationTests:
             assert_problem(response, 401, "invalid_api_key")
             if method != "GET":
                 assert_problem(ApiClient(key=reader).request(method, url, body), 403, "permission_denied")
+
+
+class PublicEndpointTests:
+    def test_only_the_health_checks_are_public_and_they_need_no_key(self) -> None:
+        schema = yaml.safe_load(Client().get("/schema", HTTP_HOST="localhost").content)
+
+        assert _operations(schema, public=True) == ["GET /health", "GET /health/live"]
+        for path in ("/health", "/health/live"):
+            assert ApiClient(key=None).get(path).status_code == 200, path
+            response = ApiClient(key=None).post(path, {})
+            assert_problem(response, 405, "method_not_allowed")
+            assert response["Allow"] == "GET, HEAD"
 
 
 def _response(status: int, body: Any, *, content_type: str = "application/problem+json", **headers: str) -> Any:
