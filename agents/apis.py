@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -14,7 +14,7 @@ from agents.selectors import agent_get, agent_list, agent_list_available
 from agents.services import agent_create, agent_delete, agent_set_status, agent_update
 from callcenter.actors import actor_from_request
 from callcenter.api import StrictSerializer, not_found, query_params, validated
-from callcenter.pagination import PageParams, Pagination, page_parameters, paginated
+from callcenter.pagination import PageParams, Pagination, paginated
 from routing.selectors import agent_type_get
 
 
@@ -52,16 +52,12 @@ def _agent_or_404(agent_id: uuid.UUID) -> Agent:
 class AgentListApi(APIView):
     class FilterSerializer(PageParams):
         status = serializers.ChoiceField(choices=Agent.Status.choices, required=False)
-        agent_type = serializers.CharField(required=False, max_length=50)
+        agent_type = serializers.CharField(required=False, max_length=50, help_text="An agent type's slug.")
 
     @extend_schema(
         operation_id="agents_list",
         summary="List agents",
-        parameters=[
-            OpenApiParameter("status", enum=Agent.Status.values),
-            OpenApiParameter("agent_type", str),
-            *page_parameters(),
-        ],
+        parameters=[FilterSerializer],
         responses={200: paginated(AgentOutputSerializer, name="AgentPage")},
     )
     def get(self, request: Request) -> Response:
@@ -104,7 +100,7 @@ class AgentAvailableListApi(APIView):
     @extend_schema(
         operation_id="agents_available",
         summary="Available agents, longest idle first",
-        parameters=page_parameters(),
+        parameters=[PageParams],
         responses={200: paginated(AgentOutputSerializer, name="AvailableAgentPage")},
     )
     def get(self, request: Request) -> Response:
@@ -150,9 +146,23 @@ class AgentDeleteApi(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+# The statuses a client may set (named AgentClientStatusEnum in the document: ENUM_NAME_OVERRIDES).
+CLIENT_STATUSES = sorted(str(status) for status in Agent.CLIENT_SETTABLE)
+
+
+@extend_schema_field({"type": "string", "enum": CLIENT_STATUSES})
+class ClientStatusField(serializers.ChoiceField):
+    """Takes every status, so that BUSY or WRAP_UP get the service's ``invalid_status_transition``
+    (which says who sets them) rather than a bare ``invalid_choice``; documents the ones a client
+    may set, the only ones that can succeed."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(choices=Agent.Status.choices, **kwargs)
+
+
 class AgentSetStatusApi(APIView):
     class InputSerializer(StrictSerializer):
-        status = serializers.ChoiceField(choices=Agent.Status.choices)
+        status = ClientStatusField()
         force = serializers.BooleanField(required=False, default=False)
 
     @extend_schema(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 
 from audit.selectors import audit_get, audit_list
 from callcenter.api import not_found, query_params
-from callcenter.pagination import PageParams, Pagination, page_parameters, paginated
+from callcenter.pagination import PageParams, Pagination, paginated
 
 
 class AuditEntryOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
@@ -30,21 +30,17 @@ class AuditEntryOutputSerializer(serializers.Serializer):  # type: ignore[type-a
 
 class AuditListApi(APIView):
     class FilterSerializer(PageParams):
-        actor = serializers.CharField(required=False, max_length=150)
-        action = serializers.CharField(required=False, max_length=64)
+        actor = serializers.CharField(
+            required=False, max_length=150, help_text="prefix: key:<prefix>, user:<name>, cli"
+        )
+        action = serializers.CharField(required=False, max_length=64, help_text="prefix: agent., config., apikey.")
         object_type = serializers.CharField(required=False, max_length=64)
         object_id = serializers.CharField(required=False, max_length=64)
 
     @extend_schema(
         operation_id="audit_list",
         summary="The audit log, newest first (read-only)",
-        parameters=[
-            OpenApiParameter("actor", str, description="prefix: key:<prefix>, user:<name>, cli"),
-            OpenApiParameter("action", str, description="prefix: agent., config., apikey."),
-            OpenApiParameter("object_type", str),
-            OpenApiParameter("object_id", str),
-            *page_parameters(),
-        ],
+        parameters=[FilterSerializer],
         responses={200: paginated(AuditEntryOutputSerializer, name="AuditEntryPage")},
     )
     def get(self, request: Request) -> Response:

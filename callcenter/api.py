@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
+from django.core.validators import RegexValidator
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from rest_framework import serializers
@@ -113,6 +115,26 @@ class ProblemSerializer(serializers.Serializer):  # type: ignore[type-arg]
     errors = ProblemErrorSerializer(many=True, required=False, help_text="For invalid input: one entry per problem.")  # type: ignore[assignment]
 
 
+@functools.cache
+def _whitespace_class() -> str:
+    """The characters ``str.strip()`` removes (``str.isspace``), as ranges for a regex class: spelt
+    out because ``\\s`` differs between Python and ECMA (JSON Schema) regexes."""
+    codes = [code for code in range(0x110000) if chr(code).isspace()]
+    ranges: list[tuple[int, int]] = []
+    for code in codes:
+        if ranges and ranges[-1][1] == code - 1:
+            ranges[-1] = (ranges[-1][0], code)
+        else:
+            ranges.append((code, code))
+    return "".join(f"\\u{low:04x}" if low == high else f"\\u{low:04x}-\\u{high:04x}" for low, high in ranges)
+
+
+def text_pattern() -> str:
+    """What a DRF CharField accepts, as a JSON Schema pattern: no NUL character anywhere (Postgres
+    text cannot hold one) and, since surrounding whitespace is trimmed, one other character at least."""
+    return f"^[^\\u0000]*[^\\u0000{_whitespace_class()}][^\\u0000]*$"
+
+
 _HEADER = {"schema": {"type": "string"}}
 _PROBLEM_DESCRIPTIONS = {
     "400": "Invalid input (`validation_error` with `errors`, `malformed_json`, ...).",
@@ -181,6 +203,35 @@ class AutoSchema(SpectacularAutoSchema):
             )
         return headers
 
+    def _get_parameters(self) -> list[dict[str, Any]]:
+        parameters: list[dict[str, Any]] = super()._get_parameters()
+        for parameter in parameters:
+            if parameter.get("in") == "query" and not parameter.get("required"):
+                # DRF reads an optional query parameter sent empty (`?status=`) as not sent at all.
+                parameter["allowEmptyValue"] = True
+        return parameters
+
+    def _map_serializer_field(self, field: Any, direction: Any, bypass_extensions: bool = False) -> dict[str, Any]:
+        schema: dict[str, Any] = super()._map_serializer_field(field, direction, bypass_extensions)
+        text = (
+            direction == "request"
+            and isinstance(field, serializers.CharField)
+            and not field.allow_blank
+            and not any(isinstance(validator, RegexValidator) for validator in field.validators)
+            and schema.get("type") == "string"
+        )
+        if text and not {"pattern", "format", "enum"} & set(schema):
+            schema["pattern"] = text_pattern()
+        return schema
+
+    def _map_serializer(self, serializer: Any, direction: Any, bypass_extensions: bool = False) -> dict[str, Any]:
+        schema: dict[str, Any] = super()._map_serializer(serializer, direction, bypass_extensions)
+        if direction == "request" and isinstance(serializer, StrictSerializer) and schema.get("type") == "object":
+            # A StrictSerializer refuses unknown fields: the document says so, or a client (and
+            # schemathesis) may believe an extra field is ignored.
+            schema["additionalProperties"] = False
+        return schema
+
     def get_serializer_name(self, serializer: serializers.Serializer, direction: str) -> str:  # type: ignore[type-arg]
         owner, _, name = type(serializer).__qualname__.rpartition(".")
         return f"{owner.removesuffix('Api')}{name}" if owner else name
@@ -204,3 +255,72 @@ class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
             },
             {"type": "apiKey", "in": "header", "name": "X-API-Key", "description": "The same key as `X-API-Key`."},
         ]
+
+
+_HEALTH_CHECK = {
+    "type": "object",
+    "properties": {
+        "status": {"type": "string", "enum": ["up", "down", "unknown"]},
+        "ms": {"type": "number", "description": "How long the check took."},
+        "count": {"type": "integer", "description": "Workers or beats seen alive (from their heartbeats)."},
+        "last_seen_seconds_ago": {"type": "number"},
+        "error": {"type": "string"},
+    },
+    "required": ["status"],
+}
+_HEALTH = {
+    "type": "object",
+    "properties": {
+        "status": {
+            "type": "string",
+            "enum": ["ok", "degraded", "unavailable"],
+            "description": "`degraded` (still 200): workers or beat missing; `unavailable` (503): Postgres or Redis.",
+        },
+        "down": {"type": "array", "items": {"type": "string"}, "description": "The checks that are not up."},
+        "checks": {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/HealthCheck"}},
+    },
+    "required": ["status", "down", "checks"],
+}
+
+
+def _public_get(operation_id: str, summary: str, description: str, responses: dict[str, Any]) -> dict[str, Any]:
+    request_id = {**_HEADER, "description": "This request's id (the one sent, or a new one)."}
+    return {
+        "get": {
+            "operationId": operation_id,
+            "summary": summary,
+            "description": description,
+            "tags": ["health"],
+            "security": [],  # public: no API key, no tenant
+            "responses": {
+                status: {
+                    "description": text,
+                    "headers": {"X-Request-ID": request_id},
+                    "content": {"application/json": {"schema": schema}},
+                }
+                for status, (text, schema) in responses.items()
+            },
+        }
+    }
+
+
+def document_public_endpoints(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """drf-spectacular postprocessing hook: the health checks (plain Django views, public, see
+    ``callcenter.health``) are part of the API an operator uses, so the document lists them, with
+    no security requirement."""
+    result.setdefault("components", {}).setdefault("schemas", {}).update(HealthCheck=_HEALTH_CHECK, Health=_HEALTH)
+    health = {"$ref": "#/components/schemas/Health"}
+    result["paths"]["/health"] = _public_get(
+        "health",
+        "Readiness: Postgres and Redis answer (no API key)",
+        "200 when the database and Redis answer (workers and beat missing make it `degraded`), else 503.",
+        {"200": ("Ready.", health), "503": ("Postgres or Redis does not answer.", health)},
+    )
+    live = {"type": "object", "properties": {"status": {"type": "string", "enum": ["ok"]}}, "required": ["status"]}
+    result["paths"]["/health/live"] = _public_get(
+        "health_live",
+        "Liveness: the process answers (no API key)",
+        "Checks nothing else on purpose: a database outage must not get healthy web processes restarted.",
+        {"200": ("The process answers.", live)},
+    )
+    return result

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.paginator import Page
-from drf_spectacular.utils import OpenApiParameter, inline_serializer
+from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination, PageNumberPagination
@@ -26,20 +26,31 @@ MAX_LIMIT = 500
 DEFAULT_LIMIT = 50
 
 
-class PageParams(StrictSerializer):
-    """The query parameters of a page-numbered list (filters add their own fields)."""
+_LIMIT_HELP = f"Items per page, 1-{MAX_LIMIT} (default {DEFAULT_LIMIT})."
+_PAGE_SIZE_HELP = "Same as `limit` (its older name)."
 
-    page = serializers.IntegerField(required=False, min_value=1, max_value=1_000_000)
-    limit = serializers.IntegerField(required=False, min_value=1, max_value=MAX_LIMIT)
-    page_size = serializers.IntegerField(required=False, min_value=1, max_value=MAX_LIMIT, help_text="Same as limit.")
+
+class PageParams(StrictSerializer):
+    """The query parameters of a page-numbered list (filters add their own fields).
+
+    An API documents its query parameters with this serializer (``extend_schema(parameters=[...])``),
+    so the OpenAPI document states exactly the bounds that validation enforces."""
+
+    page = serializers.IntegerField(
+        required=False, min_value=1, max_value=1_000_000, help_text="Page number, from 1. A page past the end is empty."
+    )
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=MAX_LIMIT, help_text=_LIMIT_HELP)
+    page_size = serializers.IntegerField(required=False, min_value=1, max_value=MAX_LIMIT, help_text=_PAGE_SIZE_HELP)
 
 
 class CursorParams(StrictSerializer):
-    """The query parameters of a cursor-paged list."""
+    """The query parameters of a cursor-paged list (documented from this serializer too)."""
 
-    cursor = serializers.CharField(required=False, max_length=200)
-    limit = serializers.IntegerField(required=False, min_value=1, max_value=MAX_LIMIT)
-    page_size = serializers.IntegerField(required=False, min_value=1, max_value=MAX_LIMIT, help_text="Same as limit.")
+    cursor = serializers.CharField(
+        required=False, max_length=200, help_text="Where to continue: take it from the `next` or `previous` link."
+    )
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=MAX_LIMIT, help_text=_LIMIT_HELP)
+    page_size = serializers.IntegerField(required=False, min_value=1, max_value=MAX_LIMIT, help_text=_PAGE_SIZE_HELP)
 
 
 def _limit(request: Request) -> int:
@@ -95,22 +106,6 @@ class CallCursorPagination(CursorPagination):
                 message="The cursor is not one this API gave: use the `next` or `previous` link of a page.",
                 errors=[{"field": "cursor", "message": "invalid cursor", "code": "invalid_cursor"}],
             ) from error
-
-
-def page_parameters() -> list[OpenApiParameter]:
-    return [
-        OpenApiParameter("page", int, description="Page number, from 1. A page past the end is empty."),
-        OpenApiParameter("limit", int, description=f"Items per page, 1-{MAX_LIMIT} (default {DEFAULT_LIMIT})."),
-        OpenApiParameter("page_size", int, description="Same as `limit`.", deprecated=True),
-    ]
-
-
-def cursor_parameters() -> list[OpenApiParameter]:
-    return [
-        OpenApiParameter("cursor", str, description="Where to continue: take it from the `next` or `previous` link."),
-        OpenApiParameter("limit", int, description=f"Items per page, 1-{MAX_LIMIT} (default {DEFAULT_LIMIT})."),
-        OpenApiParameter("page_size", int, description="Same as `limit`.", deprecated=True),
-    ]
 
 
 def paginated(serializer: type[serializers.Serializer], *, name: str, counted: bool = True) -> serializers.Serializer:  # type: ignore[type-arg]

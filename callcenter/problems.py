@@ -20,7 +20,7 @@ PROBLEMS: dict[str, tuple[int, str]] = {
         "A client may set OFFLINE, AVAILABLE or BREAK; BUSY and WRAP_UP are the system's.",
     ),
     "invalid_slug": (400, "A slug is lowercase letters, digits and underscores."),
-    "last_type": (400, "A tenant keeps at least one agent type and one call type."),
+    "last_type": (409, "A tenant keeps at least one agent type and one call type."),
     "unknown_field": (400, "The body has a field this operation does not take (a typo?)."),
     "invalid_type": (400, 'A value has the wrong JSON type (e.g. "5" where a number is expected).'),
     "not_authenticated": (401, "Send an API key: Authorization: Bearer <key> or X-API-Key: <key>."),

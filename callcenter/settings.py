@@ -241,10 +241,15 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "callcenter.api.document_public_endpoints",
+    ],
     # The API key's two security schemes come from callcenter.api.ApiKeyAuthenticationScheme.
     "ENUM_NAME_OVERRIDES": {
         "AgentStatusEnum": "agents.models.Agent.Status",
         "CallStatusEnum": "calls.models.Call.Status",
+        "AgentClientStatusEnum": "agents.apis.CLIENT_STATUSES",
     },
     # Swagger UI and ReDoc come from drf-spectacular-sidecar (pinned, served by WhiteNoise): /docs
     # and /redoc load nothing from another host.

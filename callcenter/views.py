@@ -2,15 +2,38 @@
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Callable
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.templatetags.static import static
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
+from django.views.decorators.csrf import csrf_exempt
 
-from callcenter.errors import unauthorized
+from callcenter.errors import problem_response, unauthorized
+
+
+def read_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """A public JSON view that only reads: GET and HEAD; any other method is a 405 problem with
+    ``Allow`` (not Django's HTML CSRF 403: the view takes no cookie and changes nothing)."""
+
+    @csrf_exempt
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.method not in ("GET", "HEAD"):
+            return problem_response(
+                status=405,
+                code="method_not_allowed",
+                detail=f"{request.path} takes GET only.",
+                request=request,
+                headers={"Allow": "GET, HEAD"},
+            )
+        return view(request, *args, **kwargs)
+
+    return wrapper
 
 
 def tenant_required(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
@@ -22,7 +45,8 @@ def tenant_required(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResp
     )
 
 
-def health(request: HttpRequest) -> JsonResponse:
+@read_only
+def health(request: HttpRequest) -> HttpResponse:
     """Readiness, no auth: Postgres and Redis with timings (503 when either is down); workers and
     beat from their heartbeats (``degraded``, still 200, when they are missing)."""
     from callcenter.health import health_report
@@ -31,7 +55,8 @@ def health(request: HttpRequest) -> JsonResponse:
     return JsonResponse(report, status=503 if report["status"] == "unavailable" else 200)
 
 
-def health_live(request: HttpRequest) -> JsonResponse:
+@read_only
+def health_live(request: HttpRequest) -> HttpResponse:
     """Liveness, no auth: the process answers. Checks nothing else on purpose."""
     return JsonResponse({"status": "ok"})
 

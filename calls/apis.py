@@ -3,7 +3,13 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -12,13 +18,14 @@ from rest_framework.views import APIView
 from callcenter.actors import actor_from_request
 from callcenter.api import StrictSerializer, not_found, query_params, validated
 from callcenter.errors import ApplicationError
-from callcenter.pagination import CallCursorPagination, CursorParams, cursor_parameters, paginated
+from callcenter.pagination import CallCursorPagination, CursorParams, paginated
 from calls.models import Call
 from calls.selectors import call_get, call_list
-from calls.services import call_cancel, call_complete, call_create, request_fingerprint
+from calls.services import E164, call_cancel, call_complete, call_create, request_fingerprint
 from routing.services import routing_config
 
 RETRY_AFTER_SECONDS = 5
+IDEMPOTENCY_KEY_MAX_LENGTH = 255
 
 
 class CallOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
@@ -60,11 +67,16 @@ _CREATE_STATUS: dict[str, int] = {
 }
 
 
+@extend_schema_field({"type": "string", "pattern": f"^{E164.pattern}$", "example": "+34600123456"})
+class PhoneNumberField(serializers.CharField):
+    """E.164, checked by ``call_create`` (as ``invalid_phone_number``); the document states the rule."""
+
+
 class CallCreateApi(APIView):
     problem_statuses = {"POST": {422}}
 
     class InputSerializer(StrictSerializer):
-        phone_number = serializers.CharField(max_length=32)
+        phone_number = PhoneNumberField(max_length=32)
         call_type = serializers.CharField(max_length=50)
         priority = serializers.IntegerField(min_value=0, max_value=9, required=False, default=0)
         external_id = serializers.CharField(max_length=128, required=False, allow_null=True)
@@ -80,7 +92,7 @@ class CallCreateApi(APIView):
         parameters=[
             OpenApiParameter(
                 "Idempotency-Key",
-                str,
+                {"type": "string", "minLength": 1, "maxLength": IDEMPOTENCY_KEY_MAX_LENGTH},
                 OpenApiParameter.HEADER,
                 required=False,
                 description=(
@@ -119,7 +131,7 @@ class CallCreateApi(APIView):
                 errors=[{"field": "call_type", "message": "unknown call type", "code": "unknown_call_type"}],
             )
         idempotency_key = request.headers.get("Idempotency-Key")
-        if idempotency_key is not None and not 1 <= len(idempotency_key) <= 255:
+        if idempotency_key is not None and not 1 <= len(idempotency_key) <= IDEMPOTENCY_KEY_MAX_LENGTH:
             raise ApplicationError(code="validation_error", message="Idempotency-Key must be 1-255 characters.")
         created = call_create(
             phone_number=data["phone_number"],
@@ -145,7 +157,7 @@ class CallCreateApi(APIView):
 class CallListApi(APIView):
     class FilterSerializer(CursorParams):
         status = serializers.ChoiceField(choices=Call.Status.choices, required=False)
-        call_type = serializers.CharField(required=False, max_length=50)
+        call_type = serializers.CharField(required=False, max_length=50, help_text="A call type's slug.")
         agent_id = serializers.UUIDField(required=False)
         created_after = serializers.DateTimeField(required=False)
         created_before = serializers.DateTimeField(required=False)
@@ -153,14 +165,7 @@ class CallListApi(APIView):
     @extend_schema(
         operation_id="calls_list",
         summary="List calls, newest first (phone numbers masked)",
-        parameters=[
-            OpenApiParameter("status", enum=Call.Status.values),
-            OpenApiParameter("call_type", str),
-            OpenApiParameter("agent_id", str),
-            OpenApiParameter("created_after", str),
-            OpenApiParameter("created_before", str),
-            *cursor_parameters(),
-        ],
+        parameters=[FilterSerializer],
         responses={200: paginated(CallOutputSerializer, name="CallPage", counted=False)},
     )
     def get(self, request: Request) -> Response:

@@ -15,7 +15,7 @@ from agents.models import AgentType
 from assignment.models import DurationModel, Strategy
 from callcenter.actors import actor_from_request
 from callcenter.api import NumberField, StrictSerializer, not_found, query_params, validated
-from callcenter.pagination import PageParams, Pagination, page_parameters, paginated
+from callcenter.pagination import PageParams, Pagination, paginated
 from calls.models import CallType
 from routing.selectors import (
     agent_type_get,
@@ -25,7 +25,11 @@ from routing.selectors import (
     config_get,
     conversion_matrix_get,
 )
+# The request examples name a new tenant's default types, so that they work as shown (and
+# schemathesis, which sends them first, reaches the success path).
 from routing.services import (
+    DEFAULT_CALL_TYPES,
+    DEFAULT_MATRIX,
     agent_type_create,
     agent_type_delete,
     call_type_create,
@@ -103,13 +107,7 @@ class ConversionMatrixApi(APIView):
         summary="Replace the conversion matrix (every cell required, each in [0, 1])",
         request=MatrixSerializer,
         responses={200: MatrixSerializer},
-        examples=[
-            OpenApiExample(
-                "two by two",
-                value={"matrix": {"agente_tipo_1": {"llamada_tipo_1": 0.3, "llamada_tipo_2": 0.2}}},
-                request_only=True,
-            )
-        ],
+        examples=[OpenApiExample("a new tenant's matrix", value={"matrix": DEFAULT_MATRIX}, request_only=True)],
     )
     def put(self, request: Request) -> Response:
         data = validated(MatrixSerializer, request)
@@ -145,7 +143,7 @@ class AgentTypeListApi(APIView):
     @extend_schema(
         operation_id="agent_types_list",
         summary="Agent types",
-        parameters=page_parameters(),
+        parameters=[PageParams],
         responses={200: paginated(AgentTypeOutputSerializer, name="AgentTypePage")},
     )
     def get(self, request: Request) -> Response:
@@ -166,6 +164,17 @@ class AgentTypeCreateApi(APIView):
         summary="Create an agent type with its matrix row",
         request=InputSerializer,
         responses={201: AgentTypeOutputSerializer},
+        examples=[
+            OpenApiExample(
+                "senior agents",
+                value={
+                    "slug": "senior",
+                    "name": "Senior",
+                    "conversion_rates": {slug: 0.35 for slug in DEFAULT_CALL_TYPES},
+                },
+                request_only=True,
+            )
+        ],
     )
     def post(self, request: Request) -> Response:
         data = validated(AgentTypeCreateApi.InputSerializer, request)
@@ -192,7 +201,8 @@ class AgentTypeDetailApi(APIView):
 
 class AgentTypeUpdateApi(APIView):
     class InputSerializer(StrictSerializer):
-        name = serializers.CharField(max_length=100)
+        # Optional like every field of a PATCH (as the document says): an empty body changes nothing.
+        name = serializers.CharField(max_length=100, required=False)
 
     @extend_schema(
         operation_id="agent_types_update",
@@ -203,7 +213,7 @@ class AgentTypeUpdateApi(APIView):
     def patch(self, request: Request, slug: str) -> Response:
         agent_type = _agent_type_or_404(slug)
         data = validated(AgentTypeUpdateApi.InputSerializer, request)
-        updated = type_rename(obj=agent_type, name=data["name"], mix_weight=None, actor=actor_from_request(request))
+        updated = type_rename(obj=agent_type, name=data.get("name"), mix_weight=None, actor=actor_from_request(request))
         return Response(AgentTypeOutputSerializer(updated).data)
 
 
@@ -218,7 +228,7 @@ class CallTypeListApi(APIView):
     @extend_schema(
         operation_id="call_types_list",
         summary="Call types",
-        parameters=page_parameters(),
+        parameters=[PageParams],
         responses={200: paginated(CallTypeOutputSerializer, name="CallTypePage")},
     )
     def get(self, request: Request) -> Response:
@@ -240,6 +250,18 @@ class CallTypeCreateApi(APIView):
         summary="Create a call type with its matrix column",
         request=InputSerializer,
         responses={201: CallTypeOutputSerializer},
+        examples=[
+            OpenApiExample(
+                "retention calls",
+                value={
+                    "slug": "retention",
+                    "name": "Retention",
+                    "mix_weight": 0.1,
+                    "conversion_rates": {slug: 0.15 for slug in DEFAULT_MATRIX},
+                },
+                request_only=True,
+            )
+        ],
     )
     def post(self, request: Request) -> Response:
         data = validated(CallTypeCreateApi.InputSerializer, request)

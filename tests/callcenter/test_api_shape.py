@@ -96,7 +96,7 @@ class OpenApiDocumentTests:
             (path, method, operation)
             for path, item in schema["paths"].items()
             for method, operation in item.items()
-            if method in ("get", "post", "put", "patch", "delete")
+            if method in ("get", "post", "put", "patch", "delete") and operation["security"] != []
         ]
         assert len(operations) > 20
         problem = {"$ref": "#/components/schemas/Problem"}
@@ -140,6 +140,41 @@ class OpenApiDocumentTests:
         assert set(calls["properties"]) == {"next", "previous", "results"}
         assert set(agents["properties"]) == {"count", "next", "previous", "results"}
         assert schema["components"]["securitySchemes"]["ApiKeyHeader"]["name"] == "X-API-Key"
+
+    def test_request_bodies_refuse_unknown_fields_and_strings_say_what_they_accept(self, schema):
+        components = schema["components"]["schemas"]
+        bodies = [
+            operation["requestBody"]["content"]["application/json"]["schema"]["$ref"].rpartition("/")[2]
+            for item in schema["paths"].values()
+            for operation in item.values()
+            if isinstance(operation, dict) and "requestBody" in operation
+        ]
+        assert len(bodies) >= 10
+        for name in bodies:
+            assert components[name]["additionalProperties"] is False, name
+        create_call = components["CallCreateInputRequest"]["properties"]
+        assert re.fullmatch(create_call["phone_number"]["pattern"], "+34600123456")
+        name = re.compile(components["AgentCreateInputRequest"]["properties"]["name"]["pattern"])
+        assert name.match(" Ana ") and not name.match("   ") and not name.match("A\x00na")
+        status = components[components["AgentSetStatusInputRequest"]["properties"]["status"]["$ref"].rpartition("/")[2]]
+        assert set(status["enum"]) == {"OFFLINE", "AVAILABLE", "BREAK"}
+
+    def test_query_parameters_state_their_bounds(self, schema):
+        parameters = {p["name"]: p for p in schema["paths"]["/agents"]["get"]["parameters"]}
+        assert parameters["limit"]["schema"]["minimum"] == 1 and parameters["limit"]["schema"]["maximum"] == 500
+        assert parameters["page"]["schema"]["minimum"] == 1
+        assert parameters["agent_type"]["schema"]["maxLength"] == 50
+        assert all(p["allowEmptyValue"] for p in parameters.values())  # ?status= is read as not sent
+        calls = {p["name"]: p for p in schema["paths"]["/calls"]["get"]["parameters"]}
+        assert calls["agent_id"]["schema"]["format"] == "uuid"
+        assert calls["created_after"]["schema"]["format"] == "date-time"
+        key = next(p for p in schema["paths"]["/calls"]["post"]["parameters"] if p["name"] == "Idempotency-Key")
+        assert (key["schema"]["minLength"], key["schema"]["maxLength"]) == (1, 255)
+
+    def test_an_empty_patch_changes_nothing(self, alpha):
+        response = alpha.client().patch("/agent-types/agente_tipo_1", {})
+
+        assert response.status_code == 200 and response.json()["slug"] == "agente_tipo_1"
 
     def test_a_created_type_s_location_answers(self, alpha):
         client: ApiClient = alpha.client()
