@@ -25,6 +25,7 @@ from routing.selectors import (
     config_get,
     conversion_matrix_get,
 )
+
 # The request examples name a new tenant's default types, so that they work as shown (and
 # schemathesis, which sends them first, reaches the success path).
 from routing.services import (
