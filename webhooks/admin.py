@@ -101,11 +101,23 @@ class WebhookEndpointAdmin(admin.ModelAdmin[WebhookEndpoint]):
             messages.warning(request, f"New secret of {rotated.url} (shown once): {rotated.secret}")
 
 
-class WebhookAttemptInline(ReadOnlyAdminMixin, admin.TabularInline[WebhookAttempt, WebhookMessage]):  # type: ignore[misc]
+class WebhookAttemptInline(admin.TabularInline[WebhookAttempt, WebhookMessage]):
+    """Attempts are the log of what happened: read only."""
+
     model = WebhookAttempt
     fields = ["attempted_at", "succeeded", "status_code", "latency_ms", "error", "response_excerpt"]
     readonly_fields = ["attempted_at", "succeeded", "status_code", "latency_ms", "error", "response_excerpt"]
     extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(WebhookMessage, site=tenant_admin_site)
