@@ -7,8 +7,6 @@ from collections.abc import Iterator
 
 import pytest
 import redis
-from hypothesis import given
-from hypothesis import strategies as st
 
 from assignment import engine
 from assignment.keys import TenantKeys, tenant_key
@@ -265,14 +263,3 @@ class RebuildLockTests:
     def test_it_refuses_an_empty_token(self, empty_engine: None) -> None:
         with pytest.raises(redis.exceptions.ResponseError, match="BADARGS"):
             engine.release_rebuild_lock(schema_name=SCHEMA, token="")
-
-
-class QueueScoreTests:
-    @given(
-        priority=st.integers(min_value=0, max_value=9),
-        queued_at_ms=st.integers(min_value=0, max_value=9_000_000_000_000),  # until year 2255
-    )
-    def test_it_decodes_what_it_encodes(self, priority: int, queued_at_ms: int) -> None:
-        score = engine.queue_score(priority=priority, queued_at_ms=queued_at_ms)
-
-        assert engine.queue_score_decode(float(score)) == (priority, queued_at_ms)
