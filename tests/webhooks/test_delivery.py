@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import time
 from typing import Any
 
 import pytest
@@ -274,3 +275,17 @@ class DeliveryTimeSsrfTests:
             assert message.status == WebhookMessage.Status.FAILED
             assert attempt.status_code is None and "loopback, private" in attempt.error
             assert receiver.received == []
+
+
+class ReceiverCommandTests:
+    def test_the_demo_receiver_accepts_our_signature_and_refuses_another(self, alpha):
+        from webhooks.delivery import body_encode, headers_sign, secret_generate
+        from webhooks.management.commands.webhook_receiver import verified
+
+        secret = secret_generate()
+        body = body_encode(event_type="webhook.test", occurred_at=timezone.now(), data={}, sequence=None)
+        headers = headers_sign(secrets_in_force=[secret], message_id="msg_1", body=body, now=time.time())
+        assert verified(secret, headers, body)
+        assert not verified(secret_generate(), headers, body)
+        assert not verified(secret, headers, body + b" ")
+        Webhook(secret).verify(body, headers)  # and the reference library agrees
