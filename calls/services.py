@@ -141,20 +141,22 @@ def call_complete(
     call_id: uuid.UUID | str,
     outcome: str | None = None,
     rng: random.Random | None = None,
+    draw: Callable[[Call, Agent], str] | None = None,
     end_reason: str = "completed",
     actor: Actor,
 ) -> tuple[Call, bool]:
-    """End an active call as COMPLETED (outcome drawn from the matrix when omitted) and free the
-    agent. Idempotent: completing a completed call again (with no outcome or the same one) returns it
-    unchanged with ``False``; another outcome than the recorded one is a 409 (a retry must not look
-    like it changed the outcome), any other state a 409, an unknown id a 404."""
+    """End an active call as COMPLETED (outcome drawn from the matrix when omitted, with ``rng``, or
+    by ``draw(call, agent)`` given the locked call and its agent) and free the agent. Idempotent:
+    completing a completed call again (with no outcome or the same one) returns it unchanged with
+    ``False``; another outcome than the recorded one is a 409 (a retry must not look like it changed
+    the outcome), any other state a 409, an unknown id a 404."""
     call, changed = with_repair(
         lambda: call_end(
             call_id=call_id,
             final_status=Call.Status.COMPLETED,
             end_reason=end_reason,
             outcome=outcome,
-            draw_outcome=lambda call, agent: outcome_draw(call=call, agent=agent, rng=rng),
+            draw_outcome=draw or (lambda call, agent: outcome_draw(call=call, agent=agent, rng=rng)),
             actor=actor,
         )
     )

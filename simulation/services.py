@@ -5,6 +5,12 @@ stored as ``planned_duration_seconds`` (simulated seconds) and ``expected_end_at
 ``assigned_at + duration / time_scale``). A Celery task completes it then; the sweep completes any
 call more than ``OVERDUE_GRACE`` late, so a lost task or a dead worker never strands an agent.
 Completion is idempotent.
+
+On the simulated clock the driver's event queue takes Celery's place: inside
+``completions_scheduled_by(schedule)``, every simulated call assigned (a new call's claim, or a
+waiting call handed to a freed agent) is handed to ``schedule(call_id, expected_end)`` once its
+transaction commits, exactly where a live run queues its completion task. The driver learns what
+the services did without asking Postgres again.
 """
 
 from __future__ import annotations
@@ -13,6 +19,8 @@ import datetime
 import logging
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import partial
 from typing import Any
 
@@ -34,6 +42,21 @@ logger = logging.getLogger(__name__)
 
 OVERDUE_GRACE = datetime.timedelta(seconds=2)
 SIMULATOR = Actor.system("simulator")
+
+CompletionScheduler = Callable[[uuid.UUID, datetime.datetime], None]
+_completion_scheduler: ContextVar[CompletionScheduler | None] = ContextVar("completion_scheduler", default=None)
+
+
+@contextmanager
+def completions_scheduled_by(schedule: CompletionScheduler) -> Iterator[None]:
+    """Within the block (this context only), ``schedule(call_id, expected_end)`` is called for every
+    simulated call assigned, once the transaction that assigned it commits (never for a claim that
+    rolled back). The virtual driver's event queue, in place of Celery's countdown."""
+    token = _completion_scheduler.set(schedule)
+    try:
+        yield
+    finally:
+        _completion_scheduler.reset(token)
 
 
 def simulated_call_plan(
@@ -61,6 +84,9 @@ def simulated_call_plan(
     if schedule:
         schema_name = current_schema()
         transaction.on_commit(lambda: _schedule_completion(schema_name, call_id, expected_end))
+    scheduler = _completion_scheduler.get()
+    if scheduler is not None:
+        transaction.on_commit(lambda: scheduler(call_id, expected_end))
     return duration, expected_end
 
 
@@ -92,10 +118,18 @@ def _schedule_completion(schema_name: str, call_id: uuid.UUID, expected_end: dat
         logger.warning("could not schedule the completion of call %s; the sweep will complete it", call_id)
 
 
-def simulated_call_finish(*, call_id: uuid.UUID | str, end_reason: str = "completed") -> bool:
-    """Complete a simulated call with its drawn outcome. Idempotent: False if it already ended."""
+def simulated_call_finish(
+    *, call_id: uuid.UUID | str, end_reason: str = "completed", run: SimulationRun | None = None
+) -> bool:
+    """Complete a simulated call with its drawn outcome. Idempotent: False if it already ended.
+
+    ``run``: the call's run, when the caller has it (the virtual driver, with the run's settings
+    already in force); the outcome is then drawn from the call and agent that ``call_complete``
+    locks, without reading them first."""
     from calls.services import call_complete
 
+    if run is not None:
+        return _simulated_call_finish_in_run(call_id=call_id, end_reason=end_reason, run=run)
     call = Call.objects.select_related("agent", "simulation_run").filter(id=call_id).first()
     if call is None or call.status != Call.Status.ASSIGNED or call.simulation_run is None or call.agent is None:
         return False
@@ -106,6 +140,24 @@ def simulated_call_finish(*, call_id: uuid.UUID | str, end_reason: str = "comple
         try:
             _, changed = call_complete(call_id=call.id, outcome=outcome, end_reason=end_reason, actor=SIMULATOR)
         except ApplicationError:  # hung up or ended meanwhile: nothing to complete
+            return False
+    return changed
+
+
+def _simulated_call_finish_in_run(*, call_id: uuid.UUID | str, end_reason: str, run: SimulationRun) -> bool:
+    from agents.models import Agent
+    from calls.services import call_complete
+
+    def draw(call: Call, agent: Agent) -> str:
+        if call.simulation_run_id != run.id:
+            raise ApplicationError(code="invalid_call_state", message="The call belongs to another run.", status=409)
+        p_ok = routing_config().p_ok[(agent.agent_type_id, call.call_type_id)]
+        return draw_outcome(seed=run.seed, sequence=call.simulation_sequence or 0, p_ok=p_ok)
+
+    with routing_overrides(run.settings_overrides):
+        try:
+            _, changed = call_complete(call_id=call_id, draw=draw, end_reason=end_reason, actor=SIMULATOR)
+        except ApplicationError:  # hung up or ended meanwhile, or not this run's: nothing to complete
             return False
     return changed
 

@@ -31,13 +31,17 @@ def staffing_sweep(
     *,
     options: SimulationOptions,
     agent_counts: Iterable[int],
-    target: float,
+    target: float | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Run the virtual simulator once per agent count and compare with Erlang C/A."""
+    """Run the virtual simulator once per agent count and compare with Erlang C/A. ``target`` is the
+    service level to meet (the share answered within ``service_level_seconds``); by default the
+    tenant's ``service_level_target``."""
     counts = list(agent_counts)
     with routing_overrides(options.overrides(routing_config(force=True).settings.max_queue_length)):
         settings = routing_config(force=True).settings
+    if target is None:
+        target = settings.service_level_target
     handle_time = truncated_mean(settings)
     # One arrival rate for every count: by default the midpoint count would be 85 % busy.
     rate = options.rate or DEFAULT_OCCUPANCY * (counts[0] + counts[-1]) / 2 / handle_time

@@ -6,6 +6,13 @@ and calls the same services as the API and the workers (``call_create``, the sim
 ``wrap_up_finish``, ``call_abandon``), which write Postgres and run the Redis Lua engine at that
 instant. Nothing sleeps, nothing lags: a call completes exactly at its drawn duration.
 
+The driver learns what the services did without asking Postgres again: every simulated call they
+assign (a claim, or a waiting call handed to a freed agent) is handed to the driver's event queue
+as its transaction commits (``simulation.services.completions_scheduled_by``, where a live run
+queues a Celery task), and a completion of one of the run's own calls locks and reads the call and
+its agent once, in ``call_complete``. Only a wrap-up's end is read back (one query, when the tenant
+has wrap-up). Cost per call: its claim and its completion, nothing more (see docs/simulation.md).
+
 Reproducibility: every event sits on its own whole millisecond (an event that would share one moves
 to the next free millisecond, a shift of a few milliseconds in hours), so no two agents ever tie on
 their idle clock and no two calls tie in the queue. Who answers which call then follows from the
@@ -27,7 +34,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from django.db import connection
-from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from agents.models import Agent
@@ -37,7 +43,7 @@ from calls.models import Call, CallType
 from calls.services import call_abandon, call_create
 from routing.services import routing_config
 from simulation.models import SimulationRun
-from simulation.services import SIMULATOR, simulated_call_finish
+from simulation.services import SIMULATOR, completions_scheduled_by, simulated_call_finish
 
 ARRIVAL, COMPLETE, WRAP_UP_END, ABANDON = 0, 1, 2, 3
 MS = datetime.timedelta(milliseconds=1)
@@ -112,7 +118,12 @@ def run_virtual(
     last_beat = started
     stopped = False
     sent = done = 0
-    with use_clock(clock), _commits_without_waiting_for_disk():
+    own: set[str] = set()  # this run's calls (a completion of another's would need its own run)
+
+    def schedule_completion(call_id: uuid.UUID, expected_end: datetime.datetime) -> None:
+        events.push(events.ms_of(expected_end), COMPLETE, str(call_id))
+
+    with use_clock(clock), _commits_without_waiting_for_disk(), completions_scheduled_by(schedule_completion):
         # Every agent logs in again, one millisecond apart in name order: the idle line is the same
         # in every run, whatever the agents did before.
         for index, agent in enumerate(agents):
@@ -132,6 +143,7 @@ def run_virtual(
             clock.advance_to(events.instant(at_ms))
             if kind == ARRIVAL:
                 index = int(subject)
+                # An answered call's completion is scheduled as its claim commits.
                 created = call_create(
                     phone_number=f"+3469{index % 10**8:08d}",
                     call_type=call_type_by_index[index],
@@ -140,21 +152,23 @@ def run_virtual(
                     simulation_run=run,
                     simulation_sequence=index,
                 ).call
+                own.add(str(created.id))
                 sent += 1
                 if created.status in Call.TERMINAL:
                     done += 1
-                _follow_call(events, created, wait_limit)
+                _follow_waiting_call(events, created, wait_limit)
                 if next_arrival < total_calls and not stopped:
                     events.push(first + math.ceil(offsets[next_arrival]), ARRIVAL, str(next_arrival))
                     next_arrival += 1
             elif kind == COMPLETE:
-                call_id, agent_id = subject.split("|")
-                if simulated_call_finish(call_id=call_id):
+                # The freed agent takes a waiting call (its completion is scheduled as that commits),
+                # goes to wrap-up, or idles.
+                if simulated_call_finish(call_id=subject, run=run if subject in own else None):
                     done += 1
-                _follow_agent(events, uuid.UUID(agent_id), wait_limit)
+                if routing_config().settings.wrap_up_seconds > 0:
+                    _follow_wrap_up(events, subject)
             elif kind == WRAP_UP_END:
                 wrap_up_finish(agent_id=subject)
-                _follow_agent(events, uuid.UUID(subject), wait_limit)
             elif kind == ABANDON and call_abandon(call_id=subject):
                 done += 1
             if time.monotonic() - last_beat >= 1.0:
@@ -185,28 +199,17 @@ def _commits_without_waiting_for_disk() -> Iterator[None]:
             cursor.execute("SET synchronous_commit TO DEFAULT")
 
 
-def _follow_call(events: EventQueue, call: Call, wait_limit: int | None) -> None:
-    """Schedule what a call's new state leads to: its completion, or its abandonment."""
-    if call.status == Call.Status.ASSIGNED and call.expected_end_at is not None:
-        events.push(events.ms_of(call.expected_end_at), COMPLETE, f"{call.id}|{call.agent_id}")
-    elif call.status == Call.Status.QUEUED and call.queued_at is not None and wait_limit is not None:
+def _follow_waiting_call(events: EventQueue, call: Call, wait_limit: int | None) -> None:
+    """A new call that waits: schedule its caller hanging up at the wait limit."""
+    if call.status == Call.Status.QUEUED and call.queued_at is not None and wait_limit is not None:
         events.push(events.ms_of(call.queued_at + datetime.timedelta(seconds=wait_limit)), ABANDON, str(call.id))
 
 
-def _follow_agent(events: EventQueue, agent_id: uuid.UUID, wait_limit: int | None) -> None:
-    """An agent was freed: it took a waiting call (schedule its completion), or went to wrap-up
-    (schedule its end), or idles (nothing to schedule). One query."""
-    held = Call.objects.filter(agent_id=OuterRef("id"), status=Call.Status.ASSIGNED)
-    state = (
-        Agent.objects.filter(id=agent_id)
-        .annotate(call_id=Subquery(held.values("id")[:1]), call_end=Subquery(held.values("expected_end_at")[:1]))
-        .values_list("status", "wrap_up_ends_at", "call_id", "call_end")
-        .first()
-    )
+def _follow_wrap_up(events: EventQueue, call_id: str) -> None:
+    """A call ended with a wrap-up configured: schedule the end of its agent's wrap-up. One query."""
+    state = Call.objects.filter(id=call_id).values_list("agent_id", "agent__status", "agent__wrap_up_ends_at").first()
     if state is None:
         return
-    status, wrap_up_ends_at, call_id, call_end = state
-    if call_id is not None and call_end is not None:
-        events.push(events.ms_of(call_end), COMPLETE, f"{call_id}|{agent_id}")
-    elif status == Agent.Status.WRAP_UP and wrap_up_ends_at is not None:
+    agent_id, status, wrap_up_ends_at = state
+    if agent_id is not None and status == Agent.Status.WRAP_UP and wrap_up_ends_at is not None:
         events.push(events.ms_of(wrap_up_ends_at), WRAP_UP_END, str(agent_id))

@@ -85,6 +85,14 @@ class CheckTests:
         assert stats.latency_check([1.0] * 99 + [50.0], 100)["ok"]
         assert not stats.latency_check([1.0] * 90 + [150.0] * 10, 100)["ok"]
 
+    def test_latency_as_information_is_neither_a_pass_nor_a_fail(self) -> None:
+        slow = stats.latency_check([1.0] * 90 + [150.0] * 10, 100, decides=False)
+        assert slow["status"] == "info" and slow["ok"] is None and slow["exceeds_threshold"] is True
+        assert slow["p99"] == pytest.approx(150.0)
+        checks = {"latency": slow, "mix": {"statistical": True, "p_value": 0.5}}
+        assert stats.verdict(checks)  # a slow machine does not fail the routing's verdict
+        assert stats.latency_check([], 100, decides=False)["status"] == "info"
+
     def test_holm_controls_the_family_and_steps_down(self) -> None:
         assert stats.holm([0.01, 0.04, 0.03], alpha=0.05) == [True, False, False]  # 0.01 < 0.05/3 only
         assert stats.holm([0.01, 0.02, 0.04], alpha=0.05) == [True, True, True]  # 0.01<.0167, 0.02<.025, 0.04<.05

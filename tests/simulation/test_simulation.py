@@ -128,6 +128,8 @@ class SimulateCommandTests:
         assert set(report["checks"]) == {"latency", "call_type_mix", "conversion", "durations", "invariants"}
         assert report["calls"] == 60 and report["statuses"] == {"COMPLETED": 60}
         assert report["checks"]["latency"]["p99"] > 0
+        # Wall-clock latency measures the machine: on the simulated clock it is information only.
+        assert report["checks"]["latency"]["status"] == "info" and report["checks"]["latency"]["ok"] is None
         assert len(report["checks"]["conversion"]["cells"]) == 16
         assert all(report["checks"][name]["p_value"] is not None for name in ("call_type_mix", "durations"))
 
@@ -166,13 +168,31 @@ class SimulateCommandTests:
             assert not report["checks"]["conversion"]["ok"]
             assert not report["ok"]
 
-    def test_the_command_exits_non_zero_when_a_check_fails(self, alpha) -> None:
+    def test_the_command_exits_non_zero_when_a_check_fails(self, alpha, monkeypatch) -> None:
+        # A simulator fault: every call lasts the same 200 s, which no normal(180, 180) truncated to
+        # [30, 900] draws; the durations check must object and the command exit non-zero.
+        monkeypatch.setattr("simulation.services.draw_duration", lambda **_: 200.0)
+        out = StringIO()
+        with pytest.raises(CommandError):
+            call_command("simulate", "--quick", "--tenant", "alpha", stdout=out)
+        assert "[FAIL] durations" in out.getvalue() and "some checks FAILED" in out.getvalue()
+
+    def test_latency_never_decides_a_virtual_run_but_checks_a_live_one(self, alpha, tmp_path) -> None:
         with schema_context(alpha.schema_name):
-            # An assignment-time threshold no real system meets makes the latency check fail.
+            # An assignment-time threshold no machine meets, however idle.
             RoutingSettings.objects.update(max_assignment_time_ms=0.0001)
             routing_config_forget()
-        with pytest.raises(CommandError):
-            call_command("simulate", "--quick", "--tenant", "alpha", stdout=StringIO())
+        out, report_file = StringIO(), tmp_path / "report.json"
+        call_command("simulate", "--quick", "--tenant", "alpha", "--json", str(report_file), stdout=out)
+        latency = json.loads(report_file.read_text())["checks"]["latency"]
+        assert latency["status"] == "info" and latency["ok"] is None and latency["exceeds_threshold"] is True
+        assert "[INFO] latency (information, not part of the verdict)" in out.getvalue()
+        assert "RESULT: all checks passed" in out.getvalue()
+        with schema_context(alpha.schema_name):
+            options = SimulationOptions(calls=10, agents=5, time_scale=5000, seed=3, live=True, inline_completion=True)
+            report = run_simulation(options).report
+        # A live run is a load test: there the latency is a check, and this threshold fails it.
+        assert report["checks"]["latency"]["status"] == "fail" and not report["ok"]
 
     def test_a_live_run_reports_its_completion_lag_and_realised_talk_time(self, alpha) -> None:
         with schema_context(alpha.schema_name):

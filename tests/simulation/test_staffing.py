@@ -11,7 +11,10 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django_tenants.utils import schema_context
 
+from assignment.models import RoutingSettings
+from routing.services import routing_config_forget
 from simulation import stats
+from simulation.management.commands.simulate import Command
 from simulation.models import SimulationRun
 from simulation.selectors import simulation_run_latest
 
@@ -51,6 +54,28 @@ class StaffingCommandTests:
             latest = simulation_run_latest(kind=SimulationRun.Kind.STAFFING)
             assert latest is not None and latest.report is not None
             assert latest.report["staffing"]["rows"] == result["rows"]
+
+    def test_the_target_defaults_to_the_tenants_service_level_target(self, alpha, tmp_path) -> None:
+        with schema_context(alpha.schema_name):
+            RoutingSettings.objects.update(service_level_target=0.35)
+            routing_config_forget()
+        report = tmp_path / "staffing.json"
+        call_command("simulate", "--staffing", "1:2", "--calls", "30", "--rate", "0.008", "--tenant", "alpha",
+                     "--json", str(report), stdout=StringIO())  # fmt: skip
+        result = json.loads(report.read_text())
+        assert result["service_level_target"] == 0.35
+        meeting = [row["agents"] for row in result["rows"] if row["simulated"]["service_level"] >= 0.35]
+        assert result["smallest_staff_meeting_target"] == (min(meeting) if meeting else None)
+        # --target still overrides it.
+        call_command("simulate", "--staffing", "1:1", "--calls", "5", "--rate", "0.008", "--tenant", "alpha",
+                     "--target", "0.9", "--json", str(report), stdout=StringIO())  # fmt: skip
+        assert json.loads(report.read_text())["service_level_target"] == 0.9
+
+    def test_the_help_gives_the_targets_default(self) -> None:
+        out = StringIO()
+        parser = Command().create_parser("manage.py", "simulate")
+        parser.print_help(out)
+        assert "default: the tenant's service_level_target" in " ".join(out.getvalue().split())
 
     def test_it_refuses_a_bad_range(self, alpha) -> None:
         for bad in ("3:1", "x", "0:4"):

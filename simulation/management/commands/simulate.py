@@ -79,8 +79,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--target",
             type=float,
-            default=0.8,
-            help="with --staffing: service-level target, the share answered in time (default %(default)s)",
+            help="with --staffing: service-level target, the share answered within the tenant's "
+            "service_level_seconds (default: the tenant's service_level_target, in its routing settings)",
         )
         parser.add_argument("--json", dest="json_file", help="write the full report here")
 
@@ -140,7 +140,7 @@ class Command(BaseCommand):
             raise CommandError("--staffing takes LOW:HIGH, two agent counts, e.g. 10:30") from None
         if not 1 <= low <= high or high - low > 200:
             raise CommandError("--staffing needs 1 <= LOW <= HIGH and at most 200 counts")
-        if not 0 < options["target"] < 1:
+        if options["target"] is not None and not 0 < options["target"] <= 1:
             raise CommandError("--target is a share between 0 and 1, e.g. 0.8")
         if simulation.live:
             raise CommandError("--staffing runs on the simulated clock; it does not take --live")
