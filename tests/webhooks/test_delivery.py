@@ -289,3 +289,41 @@ class ReceiverCommandTests:
         assert not verified(secret_generate(), headers, body)
         assert not verified(secret, headers, body + b" ")
         Webhook(secret).verify(body, headers)  # and the reference library agrees
+
+
+class DnsTests:
+    def _dns(self, monkeypatch, answers):
+        """``hooks.test`` resolves to each of ``answers`` in turn (the last one for ever after)."""
+        import socket
+
+        real = socket.getaddrinfo
+        remaining = list(answers)
+
+        def fake(host, port, *args, **kwargs):
+            if host != "hooks.test":
+                return real(host, port, *args, **kwargs)
+            address = remaining.pop(0) if len(remaining) > 1 else remaining[0]
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+        monkeypatch.setattr(socket, "getaddrinfo", fake)
+
+    def test_it_connects_to_the_address_it_checked_not_to_a_second_lookup(self, alpha, monkeypatch):
+        with http_receiver() as receiver:
+            port = receiver.url.split(":")[2].split("/")[0]
+            # Save and the delivery's check see the receiver; any later lookup would get a black hole.
+            self._dns(monkeypatch, ["127.0.0.1", "127.0.0.1", "10.255.255.1"])
+            endpoint = _endpoint(alpha, f"http://hooks.test:{port}/hook")
+            alpha.client().post(f"/webhooks/{endpoint['id']}/test")
+            [message] = _deliver_until_done(alpha, ticks=1)
+            assert message.status == WebhookMessage.Status.SUCCEEDED
+            assert receiver.received[0].headers["host"] == f"hooks.test:{port}"
+
+    def test_a_host_that_now_resolves_to_a_private_address_is_refused_at_delivery(self, alpha, monkeypatch, settings):
+        settings.WEBHOOKS_ALLOW_PRIVATE = False
+        settings.WEBHOOKS_RETRY_SCHEDULE = []
+        self._dns(monkeypatch, ["93.184.216.34", "169.254.169.254"])
+        endpoint = _endpoint(alpha, "https://hooks.test/hook")
+        alpha.client().post(f"/webhooks/{endpoint['id']}/test")
+        [message] = _deliver_until_done(alpha)
+        [attempt] = message.attempt_log.all()
+        assert attempt.status_code is None and "169.254.169.254" in attempt.error
