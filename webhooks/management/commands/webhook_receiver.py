@@ -31,7 +31,7 @@ class Command(BaseCommand):
     help = "Listen for webhooks on 127.0.0.1 and print each one, verified with the given secret."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--port", type=int, default=9000)
+        parser.add_argument("--port", type=int, default=9000, help="Port on 127.0.0.1 to listen on (default 9000).")
         parser.add_argument("--secret", required=True, help="The endpoint's whsec_ secret.")
 
     def handle(self, *args: Any, **options: Any) -> None:
