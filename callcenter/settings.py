@@ -284,6 +284,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_TIMEZONE = "UTC"
+# Webhook deliveries have their own queue and worker (Procfile `webhooks`, compose `webhooks`): a
+# backlog of deliveries, or receivers slow up to the timeout, never delays the sweep or simulation tasks.
+CELERY_TASK_ROUTES = {"webhooks.tasks.webhook_deliver": {"queue": "webhooks"}}
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 # Celery's own scheduler plus a heartbeat for /health (see callcenter/celery.py).
 CELERY_BEAT_SCHEDULER = "callcenter.celery:HeartbeatScheduler"

@@ -37,7 +37,7 @@ def _start_worker(tmp_path: Path) -> tuple[WorkerProcess, Any]:
     log = log_path.open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "callcenter", "worker", "--pool=solo", "-n", f"{name}@%h",
-         "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel=INFO"],
+         "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel=INFO", "--queues=webhooks"],
         cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     return WorkerProcess(process=process, log_path=log_path), log
@@ -48,6 +48,8 @@ class WorkerCrashTests:
         from callcenter.celery import app
 
         app.control.purge()
+        with app.connection_for_write() as connection:
+            connection.default_channel.queue_purge("webhooks")  # type: ignore[attr-defined]
         started: list[tuple[WorkerProcess, Any]] = []
         try:
             with http_receiver([("hang", 60, 200), 200]) as receiver:
