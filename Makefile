@@ -46,8 +46,8 @@ demo-tenant: migrate ## Create the demo tenant (idempotent); `make info` prints 
 
 # honcho gives every process its own PORT (web gets the -p value), so the web's port is also passed
 # as WEB_PORT, for the banner. Its process id goes to $(RUN_PID), for `make stop`.
-run: venv services migrate static demo-tenant ## Run web, worker, beat and demo traffic; prints the logins once the web answers; Ctrl-C (or `make stop`) stops them
-	$(WITH_SERVICES) echo $$$$ > $(RUN_PID) && WEB_PORT=$${PORT:-8000} exec $(VENV)/bin/honcho start -f Procfile -p $${PORT:-8000}
+run: venv services migrate static demo-tenant ## Run web, worker, beat and demo traffic; prints the logins once the web answers; Ctrl-C (or `make stop`) stops them (webhooks may target 127.0.0.1 here)
+	$(WITH_SERVICES) echo $$$$ > $(RUN_PID) && WEB_PORT=$${PORT:-8000} WEBHOOKS_ALLOW_PRIVATE=$${WEBHOOKS_ALLOW_PRIVATE:-true} exec $(VENV)/bin/honcho start -f Procfile -p $${PORT:-8000}
 
 # Only a honcho process is signalled: a stale file naming another process is ignored.
 stop: ## Stop what `make run` started (from another terminal), and wait until it has

@@ -69,6 +69,10 @@ ROUTINE_TASKS = (
     "sweep-every-second",
     "simulation.tasks.complete_simulated_call",
     "simulation.tasks.simulation_live_tick",
+    "webhooks.tasks.webhooks_tick_all_tenants",
+    "webhooks.tasks.webhooks_tick_task",
+    "webhooks-every-second",
+    "webhooks.tasks.webhook_deliver",
 )
 
 

@@ -71,6 +71,7 @@ TENANT_APPS = [
     "audit",
     "routing",
     "events",
+    "webhooks",
     "agents",
     "calls",
     "assignment",
@@ -288,12 +289,36 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_TIMEZONE = "UTC"
+# Webhook deliveries have their own queue and worker (Procfile `webhooks`, compose `webhooks`): a
+# backlog of deliveries, or receivers slow up to the timeout, never delays the sweep or simulation tasks.
+CELERY_TASK_ROUTES = {"webhooks.tasks.webhook_deliver": {"queue": "webhooks"}}
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 # Celery's own scheduler plus a heartbeat for /health (see callcenter/celery.py).
 CELERY_BEAT_SCHEDULER = "callcenter.celery:HeartbeatScheduler"
 CELERY_BEAT_SCHEDULE = {
     "sweep-every-second": {"task": "assignment.tasks.sweep_all_tenants", "schedule": 1.0},
+    # Outbox events become webhook messages, and due retries are queued (webhooks.tasks).
+    "webhooks-every-second": {"task": "webhooks.tasks.webhooks_tick_all_tenants", "schedule": 1.0},
 }
+
+# Webhooks (docs/webhooks.md). Targets resolving to loopback, private, link-local or metadata
+# addresses are refused unless WEBHOOKS_ALLOW_PRIVATE (development and tests only).
+WEBHOOKS_ALLOW_PRIVATE = env_bool("WEBHOOKS_ALLOW_PRIVATE", False)
+# One attempt's limit (connect, send, each read); a slow receiver holds one worker slot this long at most.
+WEBHOOKS_TIMEOUT_SECONDS = env_float("WEBHOOKS_TIMEOUT_SECONDS", 5.0, minimum=0.1)
+# Seconds before each retry (the Standard Webhooks / Svix schedule: about 27 hours in all), each
+# multiplied by a random factor in [0.8, 1.2] (jitter). An attempt per entry, plus the first.
+_retry_schedule = env_list("WEBHOOKS_RETRY_SCHEDULE", ["5", "300", "1800", "7200", "18000", "36000", "36000"])
+try:
+    WEBHOOKS_RETRY_SCHEDULE = [float(delay) for delay in _retry_schedule]
+except ValueError:
+    raise ImproperlyConfigured(f"WEBHOOKS_RETRY_SCHEDULE must list seconds, got {_retry_schedule!r}.") from None
+if any(delay < 0 for delay in WEBHOOKS_RETRY_SCHEDULE):
+    raise ImproperlyConfigured("WEBHOOKS_RETRY_SCHEDULE must list seconds >= 0.")
+# An endpoint whose attempts have all failed for this long is disabled (the tenant is told).
+WEBHOOKS_DISABLE_AFTER_SECONDS = env_int("WEBHOOKS_DISABLE_AFTER_SECONDS", 5 * 86400, minimum=0)
+# After a rotation the previous secret keeps signing (beside the new one) this long.
+WEBHOOKS_SECRET_GRACE_SECONDS = env_int("WEBHOOKS_SECRET_GRACE_SECONDS", 86400, minimum=0)
 
 # Prometheus /metrics: when set, scrapes must send `Authorization: Bearer <token>`. /metrics lists
 # every tenant, so production (DEBUG=false) refuses to start without a token.

@@ -15,6 +15,7 @@ from callcenter.prometheus import prometheus_metrics
 from callcenter.views import favicon, health, health_live, problems, root
 from calls import apis as call_apis
 from routing import apis as config_apis
+from webhooks.urls import urlpatterns as webhook_urlpatterns
 
 api_urlpatterns = [
     path(
@@ -42,6 +43,7 @@ api_urlpatterns = [
         name="call",
     ),
     path("calls/<uuid:call_id>/complete", call_apis.CallCompleteApi.as_view(), name="call-complete"),
+    *webhook_urlpatterns,
     path("audit", audit_apis.AuditListApi.as_view(), name="audit"),
     path("audit/<int:entry_id>", audit_apis.AuditDetailApi.as_view(), name="audit-entry"),
     path("system/status", engine_apis.SystemStatusApi.as_view(), name="system-status"),

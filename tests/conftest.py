@@ -37,6 +37,9 @@ TENANT_TABLES = [
     "audit_auditentry",
     "simulation_simulationrun",
     "events_outboxevent",
+    "webhooks_webhookattempt",
+    "webhooks_webhookmessage",
+    "webhooks_webhookendpoint",
 ]
 
 

@@ -28,6 +28,8 @@ class AlphaWorld:
     agent_type: str  # exists only in alpha, unused
     call_type: str  # exists only in alpha, unused
     audit_entry: int  # alpha's latest audit entry (beta, fresh, has none)
+    webhook: str  # an endpoint of alpha's
+    webhook_message: str  # a message to it
 
     def path(self, template: str) -> str:
         return template.format(**self.__dict__)
@@ -66,6 +68,8 @@ def _alpha_world(client: Any) -> AlphaWorld:
         201,
     )
     waiting = ok(client.post("/calls", {"phone_number": "+34600000002", "call_type": "llamada_tipo_2"}), 202)
+    webhook = ok(client.post("/webhooks", {"url": "http://127.0.0.1:9/alpha-hook"}), 201)
+    message = ok(client.post(f"/webhooks/{webhook['id']}/test"), 202)
     return AlphaWorld(
         busy_agent=busy["id"],
         offline_agent=offline["id"],
@@ -74,7 +78,15 @@ def _alpha_world(client: Any) -> AlphaWorld:
         agent_type="alpha_only",
         call_type="alpha_calls",
         audit_entry=ok(client.get("/audit"), 200)["results"][0]["id"],
+        webhook=webhook["id"],
+        webhook_message=message["id"],
     )
+
+
+@pytest.fixture(autouse=True)
+def _webhooks_to_loopback(settings: Any) -> None:
+    """Webhook endpoints here point at 127.0.0.1 (nothing is delivered: no tick runs)."""
+    settings.WEBHOOKS_ALLOW_PRIVATE = True
 
 
 def _snapshot(client: Any) -> dict[str, Any]:
@@ -87,6 +99,7 @@ def _snapshot(client: Any) -> dict[str, Any]:
         "/config/conversion-matrix",
         "/agent-types",
         "/call-types",
+        "/webhooks",
     ]
     snapshot = {}
     for path in paths:
@@ -95,6 +108,8 @@ def _snapshot(client: Any) -> dict[str, Any]:
         snapshot[path] = response.json()
     for call in snapshot["/calls"]["results"]:
         snapshot[f"/calls/{call['id']}"] = client.get(f"/calls/{call['id']}").json()
+    for webhook in snapshot["/webhooks"]["results"]:
+        snapshot[f"/webhooks/{webhook['id']}/messages"] = client.get(f"/webhooks/{webhook['id']}/messages").json()
     return snapshot
 
 
@@ -131,6 +146,32 @@ FOREIGN_OPERATIONS = [
     ("PATCH", "call-types/<slug:slug>", "/call-types/{call_type}", {"name": "Stolen"}, "call_type_not_found"),
     ("DELETE", "call-types/<slug:slug>", "/call-types/{call_type}", None, "call_type_not_found"),
     ("GET", "audit/<int:entry_id>", "/audit/{audit_entry}", None, "audit_entry_not_found"),
+    ("GET", "webhooks/<uuid:endpoint_id>", "/webhooks/{webhook}", None, "webhook_not_found"),
+    ("PATCH", "webhooks/<uuid:endpoint_id>", "/webhooks/{webhook}", {"enabled": False}, "webhook_not_found"),
+    ("DELETE", "webhooks/<uuid:endpoint_id>", "/webhooks/{webhook}", None, "webhook_not_found"),
+    (
+        "POST",
+        "webhooks/<uuid:endpoint_id>/rotate-secret",
+        "/webhooks/{webhook}/rotate-secret",
+        None,
+        "webhook_not_found",
+    ),
+    ("POST", "webhooks/<uuid:endpoint_id>/test", "/webhooks/{webhook}/test", None, "webhook_not_found"),
+    ("GET", "webhooks/<uuid:endpoint_id>/messages", "/webhooks/{webhook}/messages", None, "webhook_not_found"),
+    (
+        "GET",
+        "webhooks/<uuid:endpoint_id>/messages/<uuid:message_id>",
+        "/webhooks/{webhook}/messages/{webhook_message}",
+        None,
+        "webhook_not_found",
+    ),
+    (
+        "POST",
+        "webhooks/<uuid:endpoint_id>/messages/<uuid:message_id>/redeliver",
+        "/webhooks/{webhook}/messages/{webhook_message}/redeliver",
+        None,
+        "webhook_not_found",
+    ),
 ]
 
 # Every collection of api_urlpatterns, read with beta's key: "what" names the rows alpha has there.
@@ -149,6 +190,7 @@ FOREIGN_LISTS = [
     ("system/status", "/system/status", "status"),
     ("system/metrics", "/system/metrics", "metrics"),
     ("audit", "/audit", "audit"),
+    ("webhooks", "/webhooks", "webhooks"),
 ]
 
 
@@ -179,6 +221,7 @@ BETA_WRITES = [
         {"slug": "beta_calls", "name": "B", "conversion_rates": dict.fromkeys(AGENT_TYPES, 0.1)},
         201,
     ),
+    ("POST", "webhooks", "/webhooks", {"url": "http://127.0.0.1:9/beta-hook"}, 201),
 ]
 
 
@@ -230,6 +273,7 @@ class TenantIsolationTests:
             (f"/calls/{world.active_call}", f"/calls/{uuid.uuid4()}"),
             (f"/agent-types/{world.agent_type}", "/agent-types/nothing_here"),
             (f"/call-types/{world.call_type}", "/call-types/nothing_here"),
+            (f"/webhooks/{world.webhook}", f"/webhooks/{uuid.uuid4()}"),
         ]
 
         for foreign_path, missing_path in pairs:
@@ -258,9 +302,11 @@ class TenantIsolationTests:
             world.waiting_call,
             "alpha_only",
             "alpha_calls",
+            world.webhook,
+            "alpha-hook",
         ):
             assert alpha_value not in text
-        if what in ("agents", "calls", "audit"):
+        if what in ("agents", "calls", "audit", "webhooks"):
             assert body["results"] == [] and body.get("count", 0) == 0
         elif what == "agent_types":
             assert [item["slug"] for item in body["results"]] == AGENT_TYPES

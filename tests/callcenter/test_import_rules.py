@@ -49,6 +49,8 @@ class ImportRulesTests:
             ("tenants/seeding.py", "import calls.models\n", "The public-schema tenants app imports no"),
             ("agents/ending.py", "import calls.services\n", "Apps are layered, no cycles"),
             ("calls/fast.py", "import redis\n", "Only the engine"),
+            ("assignment/notify.py", "import webhooks.services\n", "The engine never imports simulation"),
+            ("webhooks/cache.py", "import redis\n", "Only the engine"),
         ],
     )
     def test_it_fails_on_a_violation(self, tmp_path, module, source, contract):

@@ -353,6 +353,8 @@ class DeployConfigTests:
         assert "/schema" not in " ".join(services["web"]["healthcheck"]["test"])
         assert services["beat"]["healthcheck"]["test"][-2:] == ["heartbeat_check", "beat"]
         assert services["worker"]["healthcheck"]["test"][-2:] == ["heartbeat_check", "worker"]
+        # Webhook deliveries have their own worker, on their own queue (settings.CELERY_TASK_ROUTES).
+        assert services["webhooks"]["command"][-6:-2] == ["--queues", "webhooks", "--concurrency", "2"]
         assert services["bootstrap"]["command"] == ["python", "manage.py", "bootstrap"]
         assert services["bootstrap"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
         command = ["docker-compose", "config", "-q"] if shutil.which("docker-compose") else None
