@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from callcenter.actors import actor_from_request
 from callcenter.api import StrictSerializer, not_found, query_params, validated
-from callcenter.pagination import PageParams, Pagination, page_parameters, paginated
+from callcenter.pagination import PageParams, Pagination, paginated
 from callcenter.tenancy import current_schema
 from webhooks.models import WebhookEndpoint, WebhookMessage
 from webhooks.selectors import webhook_endpoint_get, webhook_endpoint_list, webhook_message_get, webhook_message_list
@@ -88,7 +88,7 @@ class WebhookListApi(APIView):
     @extend_schema(
         operation_id="webhooks_list",
         summary="List webhook endpoints",
-        parameters=page_parameters(),
+        parameters=[PageParams],
         responses={200: paginated(WebhookOutputSerializer, name="WebhookPage")},
     )
     def get(self, request: Request) -> Response:
@@ -216,7 +216,7 @@ class WebhookMessageListApi(APIView):
     @extend_schema(
         operation_id="webhooks_messages",
         summary="An endpoint's messages, newest first, each with its attempts",
-        parameters=page_parameters(),
+        parameters=[PageParams],
         responses={200: paginated(WebhookMessageOutputSerializer, name="WebhookMessagePage")},
     )
     def get(self, request: Request, endpoint_id: Any) -> Response:
