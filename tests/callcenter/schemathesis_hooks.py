@@ -9,7 +9,9 @@ schemathesis' own per-operation ``expected-statuses`` tuning would allow):
   are all rules that an OpenAPI document cannot state: a slug that must name one of the tenant's
   own types, a conversion matrix that must cover exactly the tenant's types, an opaque cursor, an
   ``Idempotency-Key`` (or ``external_id``) already used with another body by an earlier example,
-  and the order between two routing settings (``duration_min_seconds`` < ``duration_max_seconds``).
+  a webhook URL whose host must resolve to public addresses (the SSRF guard asks DNS),
+  the order between two routing settings (``duration_min_seconds`` < ``duration_max_seconds``), and
+  a webhook URL's host that is no DNS name (a label over 63 characters).
 - ``not_a_server_error`` (ST101): the one 5xx the contract promises for valid input, ``POST /calls``
   answering 503 with the call in state ``SATURATED`` and a ``Retry-After`` (SPEC §4): the queue is
   full, e.g. after an example set ``max_queue_length`` to 0. Any other 5xx still fails.
@@ -38,6 +40,7 @@ RULES_BEYOND_THE_DOCUMENT = frozenset(
         "missing_cell",  # (per field, inside matrix_incomplete / unknown_type)
         "invalid_cursor",  # a cursor is opaque: only one taken from a page's links is valid
         "idempotency_key_reused",  # the key was sent earlier with another body (422, by design)
+        "webhook_url_refused",  # a webhook URL's host must resolve, to public addresses only (DNS)
     }
 )
 
@@ -57,6 +60,10 @@ def _problem(response: Any) -> dict[str, Any]:
 # the fields that a validation_error names with the code "invalid" for them.
 RULES_BETWEEN_FIELDS = {
     ("PUT", "/config"): frozenset({"duration_max_seconds", "duration_mean_seconds"}),
+    # A webhook URL's host is a DNS name (labels of at most 63 characters, 253 in all), which
+    # ``format: uri`` (RFC 3986, any length of reg-name) does not state.
+    ("POST", "/webhooks"): frozenset({"url"}),
+    ("PATCH", "/webhooks/{endpoint_id}"): frozenset({"url"}),
 }
 
 
