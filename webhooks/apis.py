@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -225,6 +225,12 @@ class WebhookMessageListApi(APIView):
         paginator = Pagination()
         page = paginator.paginate_queryset(webhook_message_list(endpoint=endpoint), request, view=self)
         return paginator.get_paginated_response(WebhookMessageOutputSerializer(page, many=True).data)
+
+
+@extend_schema_view(get=extend_schema(exclude=True))
+class WebhookDeliveryListApi(WebhookMessageListApi):
+    """``GET /webhooks/{id}/deliveries``, the name SPEC §4 gives the delivery log: the same list as
+    ``/messages`` (kept out of the document, which names it once)."""
 
 
 class WebhookMessageDetailApi(APIView):

@@ -21,6 +21,7 @@ urlpatterns = [
     ),
     path("webhooks/<uuid:endpoint_id>/test", apis.WebhookTestApi.as_view(), name="webhook-test"),
     path("webhooks/<uuid:endpoint_id>/messages", apis.WebhookMessageListApi.as_view(), name="webhook-messages"),
+    path("webhooks/<uuid:endpoint_id>/deliveries", apis.WebhookDeliveryListApi.as_view(), name="webhook-deliveries"),
     path(
         "webhooks/<uuid:endpoint_id>/messages/<uuid:message_id>",
         apis.WebhookMessageDetailApi.as_view(),

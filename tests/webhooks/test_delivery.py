@@ -183,6 +183,9 @@ class RetryTests:
             log = alpha.client().get(f"/webhooks/{endpoint['id']}/messages").json()["results"]
             assert [a["status_code"] for a in log[0]["attempt_log"]] == [500, 503, 200]
             assert log[0]["status"] == "SUCCEEDED"
+            # The SPEC's name for the delivery log answers the same list.
+            deliveries = alpha.client().get(f"/webhooks/{endpoint['id']}/deliveries").json()["results"]
+            assert deliveries == log
         with schema_context(alpha.schema_name):
             assert WebhookEndpoint.objects.get(id=endpoint["id"]).failing_since is None
 
