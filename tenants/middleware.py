@@ -26,14 +26,23 @@ from tenants.services import apikey_touch
 TENANTLESS_PATHS = frozenset({"/health", "/health/live", "/metrics"})
 
 
+CONFLICTING_KEYS = "\x00conflicting"  # never a key: both headers were sent, with different keys
+
+
 def raw_api_key(request: HttpRequest) -> str | None:
+    """The key of ``Authorization: Bearer`` or ``X-API-Key``; ``CONFLICTING_KEYS`` when both are
+    sent and differ (which one the client meant is unknown: neither is used)."""
+    bearer = None
     header = request.META.get("HTTP_AUTHORIZATION", "")
     if header:
         scheme, _, value = header.partition(" ")
         if scheme.lower() == "bearer":
-            return value.strip()
-    value = request.META.get("HTTP_X_API_KEY")
-    return value.strip() if value is not None else None
+            bearer = value.strip()
+    other = request.META.get("HTTP_X_API_KEY")
+    other = other.strip() if other is not None else None
+    if bearer is not None and other is not None and bearer != other:
+        return CONFLICTING_KEYS
+    return bearer if bearer is not None else other
 
 
 class TenantResolutionMiddleware:
@@ -49,6 +58,12 @@ class TenantResolutionMiddleware:
             request.urlconf = settings.PUBLIC_SCHEMA_URLCONF  # type: ignore[attr-defined]
             return self.get_response(request)
         raw = raw_api_key(request)
+        if raw == CONFLICTING_KEYS:
+            return unauthorized(
+                code="invalid_api_key",
+                detail="Two different API keys were sent (Authorization and X-API-Key); send one.",
+                request=request,
+            )
         if raw is not None:
             resolved = apikey_resolve(raw_key=raw)
             if resolved is None:

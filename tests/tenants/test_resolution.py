@@ -48,6 +48,16 @@ class TenantResolutionTests:
         assert _names(bearer) == ["Ana"]
         assert _names(header) == ["Ana"]
 
+    def test_it_refuses_two_different_keys_even_when_one_is_valid(self, alpha, beta):
+        for other in ("not-a-key", beta.api_key):
+            response = ApiClient(key=alpha.api_key).get("/agents", headers={"X-API-Key": other})
+            assert_problem(response, 401, "invalid_api_key")
+            response = ApiClient(key=other).get("/agents", headers={"X-API-Key": alpha.api_key})
+            assert_problem(response, 401, "invalid_api_key")
+        # The same key in both headers is one key.
+        same = ApiClient(key=alpha.api_key).get("/agents", headers={"X-API-Key": alpha.api_key})
+        assert same.status_code == 200
+
     def test_it_refuses_a_malformed_key(self, alpha, subtests):
         for raw in ("foo", "cc_x", "cc_abc_", "cc__secret", "cc_ab-c_secret", "cc_", "Bearer"):
             with subtests.test(raw=raw):
