@@ -22,6 +22,7 @@ from calls.models import Call
 from routing.services import routing_config
 from simulation.models import SimulationRun
 from simulation.selectors import simulation_run_latest
+from webhooks.selectors import webhook_endpoints_disabled_by_failures
 
 QUEUE_LIST_LIMIT = 50
 SERIES_MINUTES = 60
@@ -390,4 +391,13 @@ def dashboard_state(*, can_operate: bool, traffic: str = Traffic.ALL) -> dict[st
         "conversion": dashboard_conversion(now=now, traffic=traffic),
         "staffing": dashboard_staffing(),
         "simulation": dashboard_simulation(),
+        "webhooks_disabled": [
+            {
+                "id": str(row["id"]),
+                "url": row["url"],
+                "reason": row["disabled_reason"],
+                "disabled_at": row["updated_at"],
+            }
+            for row in webhook_endpoints_disabled_by_failures()
+        ],
     }

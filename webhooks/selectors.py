@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime
 import uuid
+from typing import Any
 
 from django.db.models import Prefetch, Q, QuerySet
 
@@ -10,6 +11,18 @@ from webhooks.models import WebhookAttempt, WebhookEndpoint, WebhookMessage
 
 def webhook_endpoint_list() -> QuerySet[WebhookEndpoint]:
     return WebhookEndpoint.objects.order_by("created_at", "id")
+
+
+def webhook_endpoints_disabled_by_failures(*, limit: int = 20) -> list[dict[str, Any]]:
+    """Endpoints the delivery turned off after failing for days (not those a person disabled), most
+    recent first: what the dashboard warns about."""
+    rows = (
+        WebhookEndpoint.objects.filter(enabled=False)
+        .exclude(disabled_reason="")
+        .order_by("-updated_at", "id")
+        .values("id", "url", "disabled_reason", "updated_at")[:limit]
+    )
+    return [dict(row) for row in rows]
 
 
 def webhook_endpoint_get(*, endpoint_id: uuid.UUID) -> WebhookEndpoint | None:

@@ -245,8 +245,8 @@ class DashboardStateTests:
         )
 
 
-# search_path, session, user, the permissions (user and group), then ten for the state itself.
-EXPECTED_STATE_QUERIES = 15
+# search_path, session, user, the permissions (user and group), then eleven for the state itself.
+EXPECTED_STATE_QUERIES = 16
 
 
 class DashboardAgentStatusTests:

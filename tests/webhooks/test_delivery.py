@@ -18,6 +18,7 @@ from django_tenants.utils import schema_context
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from audit.models import AuditEntry
+from dashboard.selectors import dashboard_state
 from events.models import OutboxEvent
 from tests.webhooks.receiver import Receiver, http_receiver, wait_until
 from webhooks.models import WebhookEndpoint, WebhookMessage
@@ -233,6 +234,11 @@ class RetryTests:
             with schema_context(alpha.schema_name):
                 assert AuditEntry.objects.filter(action="webhook.disabled", object_id=endpoint["id"]).exists()
                 assert not WebhookMessage.objects.filter(status=WebhookMessage.Status.PENDING).exists()
+                # The supervisors' dashboard warns about it too.
+                warned = dashboard_state(can_operate=False)["webhooks_disabled"]
+                assert [(w["id"], w["url"], w["reason"]) for w in warned] == [
+                    (endpoint["id"], endpoint["url"], shown["disabled_reason"])
+                ]
             sent = len(receiver.received)
             _agent_and_call(alpha)
             _tick(alpha)
@@ -240,6 +246,10 @@ class RetryTests:
 
             again = alpha.client().patch(f"/webhooks/{endpoint['id']}", {"enabled": True}).json()
             assert again["enabled"] is True and again["disabled_reason"] == "" and again["failing_since"] is None
+            # Turned off by a person is no alarm; turned on again, the warning is gone.
+            alpha.client().patch(f"/webhooks/{endpoint['id']}", {"enabled": False})
+            with schema_context(alpha.schema_name):
+                assert dashboard_state(can_operate=False)["webhooks_disabled"] == []
 
 
 class RedeliveryTests:

@@ -571,8 +571,30 @@
     }
   }
 
+  // ---------- alerts ----------
+  function renderAlerts(disabled) {
+    const host = $("alerts");
+    const list = disabled || [];
+    host.hidden = list.length === 0;
+    const key = JSON.stringify(list.map((w) => [w.id, w.reason]));
+    if (host.dataset.key === key) return;
+    host.dataset.key = key;
+    host.replaceChildren(...list.map((w) => {
+      const item = document.createElement("p");
+      item.className = "alert bad";
+      const strong = document.createElement("strong");
+      strong.textContent = "Webhook endpoint turned off: ";
+      const link = document.createElement("a");
+      link.href = "/admin/webhooks/webhookendpoint/" + encodeURIComponent(w.id) + "/change/";
+      link.textContent = w.url;
+      item.append(strong, link, document.createTextNode(" · " + w.reason + " Fix the receiver, then enable the endpoint again."));
+      return item;
+    }));
+  }
+
   function render() {
     setText($("strategy"), state.settings.strategy.replace("_", " "));
+    renderAlerts(state.webhooks_disabled);
     renderKpis(state.kpis);
     renderBoard(state.agents);
     renderQueue(state.queue);
