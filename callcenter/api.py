@@ -93,7 +93,8 @@ def not_found(what: str, code: str) -> ApplicationError:
 def composite(name: str, *views: type[APIView]) -> type[APIView]:
     """One view class for one path served by several single-operation APIs (GET list + POST create):
     each operation stays its own class, with its own serializers and schema."""
-    return type(name, views, {"__doc__": " / ".join(v.__name__ for v in views)})
+    # No docstring of its own: the document and OPTIONS would show it as every operation's description.
+    return type(name, views, {"__doc__": ""})
 
 
 class ProblemErrorSerializer(serializers.Serializer):  # type: ignore[type-arg]

@@ -3,7 +3,6 @@ the audit log and the webhooks see a change from the dashboard exactly as one fr
 
 from __future__ import annotations
 
-import secrets
 import uuid
 
 from django.contrib.auth import get_user_model
@@ -15,6 +14,7 @@ from agents.selectors import agent_get
 from agents.services import agent_set_status
 from callcenter.actors import Actor
 from callcenter.errors import ApplicationError
+from callcenter.passwords import password_generate
 from dashboard.models import SUPERVISORS_GROUP
 from simulation.control import LiveParameters, simulation_dashboard_run_running, simulation_start, simulation_stop
 from simulation.models import SimulationRun
@@ -49,7 +49,7 @@ def supervisor_create(*, username: str, password: str | None = None) -> tuple[Ab
     user_model = get_user_model()
     if user_model.objects.filter(username=username).exists():
         raise ApplicationError(code="user_exists", message=f"A user {username!r} already exists.", status=409)
-    password = password or secrets.token_urlsafe(12)
+    password = password or password_generate(12)
     with transaction.atomic():
         user = user_model.objects.create_user(username=username, password=password)
         user.groups.add(Group.objects.get(name=SUPERVISORS_GROUP))

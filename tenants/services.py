@@ -14,6 +14,7 @@ from django_tenants.utils import schema_context
 
 from callcenter.actors import Actor
 from callcenter.errors import ApplicationError
+from callcenter.passwords import password_generate
 from tenants.models import ApiKey, Domain, Tenant
 from tenants.selectors import KEY_PREFIX, apikey_cache_forget, domain_cache_forget, hash_secret
 from tenants.signals import apikey_changed, tenant_schema_created
@@ -66,7 +67,7 @@ def tenant_create(
         domain = f"{slug}.{settings.TENANT_BASE_DOMAIN}"
         Domain.objects.create(tenant=tenant, domain=domain, is_primary=True)
         domain_cache_forget(hostname=domain)  # a lookup made before now may have cached "no such host"
-        password = admin_password or secrets.token_urlsafe(12)
+        password = admin_password or password_generate(12)
         with schema_context(tenant.schema_name):
             tenant_schema_created.send(sender=Tenant, tenant=tenant)
             get_user_model().objects.create_superuser(username=admin_username, email="", password=password)

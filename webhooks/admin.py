@@ -41,7 +41,7 @@ class WebhookEndpointForm(forms.ModelForm):  # type: ignore[type-arg]
 
     class Meta:
         model = WebhookEndpoint
-        fields = ["url", "event_types", "description", "enabled"]
+        fields = ["url", "event_types", "description", "enabled", "include_simulated"]
 
     def clean_url(self) -> str:
         url = str(self.cleaned_data["url"])
@@ -68,6 +68,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin[WebhookEndpoint]):
                 event_types=data["event_types"],
                 description=data["description"],
                 enabled=data["enabled"],
+                include_simulated=data["include_simulated"],
                 actor=_actor(request),
             )
             return
@@ -76,6 +77,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin[WebhookEndpoint]):
             event_types=data["event_types"],
             description=data["description"],
             enabled=data["enabled"],
+            include_simulated=data["include_simulated"],
             actor=_actor(request),
         )
         obj.pk = created.pk

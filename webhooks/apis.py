@@ -34,6 +34,9 @@ class WebhookOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
     )
     description = serializers.CharField()
     enabled = serializers.BooleanField()
+    include_simulated = serializers.BooleanField(
+        help_text="Whether events of simulated calls and agents (simulations, demo traffic) are sent too."
+    )
     disabled_reason = serializers.CharField(help_text="Why the system disabled it (failing for days), else empty.")
     failing_since = serializers.DateTimeField(allow_null=True, help_text="Start of the current run of failed attempts.")
     created_at = serializers.DateTimeField()
@@ -104,6 +107,11 @@ class WebhookCreateApi(APIView):
         event_types = _event_types_field()
         description = serializers.CharField(max_length=200, required=False, allow_blank=True)
         enabled = serializers.BooleanField(required=False, default=True)
+        include_simulated = serializers.BooleanField(
+            required=False,
+            default=False,
+            help_text="Also send events of simulated calls and agents (simulations, demo traffic). Default false.",
+        )
 
     @extend_schema(
         operation_id="webhooks_create",
@@ -129,6 +137,7 @@ class WebhookCreateApi(APIView):
             event_types=data.get("event_types", []),
             description=data.get("description", ""),
             enabled=data["enabled"],
+            include_simulated=data["include_simulated"],
             actor=actor_from_request(request),
         )
         return Response(
@@ -152,6 +161,9 @@ class WebhookUpdateApi(APIView):
         event_types = _event_types_field()
         description = serializers.CharField(max_length=200, required=False, allow_blank=True)
         enabled = serializers.BooleanField(required=False, help_text="true re-enables a disabled endpoint.")
+        include_simulated = serializers.BooleanField(
+            required=False, help_text="Also send events of simulated calls and agents."
+        )
 
     @extend_schema(
         operation_id="webhooks_update",
@@ -168,6 +180,7 @@ class WebhookUpdateApi(APIView):
             event_types=data.get("event_types"),
             description=data.get("description"),
             enabled=data.get("enabled"),
+            include_simulated=data.get("include_simulated"),
             actor=actor_from_request(request),
         )
         return Response(WebhookOutputSerializer(endpoint).data)

@@ -24,6 +24,8 @@ class WebhookEndpoint(models.Model):
     event_types = ArrayField(models.CharField(max_length=64), blank=True, default=list)
     description = models.CharField(max_length=200, blank=True, default="")
     enabled = models.BooleanField(default=True)
+    # Events of simulated calls and agents (simulations, demo traffic) are left out unless asked for.
+    include_simulated = models.BooleanField(default=False)
     disabled_reason = models.CharField(max_length=200, blank=True, default="")
     # whsec_<base64>: needed in clear to sign, so encrypted at rest rather than hashed.
     secret = EncryptedTextField()

@@ -68,6 +68,7 @@ def _state(endpoint: WebhookEndpoint) -> dict[str, Any]:
         "event_types": list(endpoint.event_types),
         "description": endpoint.description,
         "enabled": endpoint.enabled,
+        "include_simulated": endpoint.include_simulated,
     }
 
 
@@ -85,7 +86,13 @@ def _event_types_check(event_types: Iterable[str]) -> list[str]:
 
 
 def webhook_endpoint_create(
-    *, url: str, event_types: Iterable[str] = (), description: str = "", enabled: bool = True, actor: Actor
+    *,
+    url: str,
+    event_types: Iterable[str] = (),
+    description: str = "",
+    enabled: bool = True,
+    include_simulated: bool = False,
+    actor: Actor,
 ) -> WebhookEndpoint:
     """Subscribe ``url`` (checked by the SSRF guard) with a new secret; the returned endpoint's
     ``secret`` is the only time it is shown."""
@@ -95,6 +102,7 @@ def webhook_endpoint_create(
         event_types=_event_types_check(event_types),
         description=description,
         enabled=enabled,
+        include_simulated=include_simulated,
         secret=delivery.secret_generate(),
     )
     with transaction.atomic():
@@ -110,6 +118,7 @@ def webhook_endpoint_update(
     event_types: Iterable[str] | None = None,
     description: str | None = None,
     enabled: bool | None = None,
+    include_simulated: bool | None = None,
     actor: Actor,
 ) -> WebhookEndpoint:
     """Change what is given. Enabling a disabled endpoint clears its reason and failure streak."""
@@ -129,6 +138,8 @@ def webhook_endpoint_update(
                 locked.disabled_reason = ""
                 locked.failing_since = None
             locked.enabled = enabled
+        if include_simulated is not None:
+            locked.include_simulated = include_simulated
         locked.save()
         after = _state(locked)
         if after != before:
@@ -185,6 +196,9 @@ def webhook_messages_fan_out(event: Event) -> None:
     """The outbox consumer: one PENDING message per enabled endpoint that wants ``event``, queued
     after the dispatcher's transaction commits. Idempotent by (event, endpoint)."""
     endpoints = webhook_endpoints_for(event_type=event.type)
+    if isinstance(event.payload, dict) and event.payload.get("simulated") is True:
+        # A simulated call or agent: only for endpoints that asked for simulated traffic.
+        endpoints = [endpoint for endpoint in endpoints if endpoint.include_simulated]
     if not endpoints:
         return
     now = timezone.now()

@@ -91,6 +91,16 @@ class OptionsTests:
 
 
 class OpenApiDocumentTests:
+    def test_no_operation_is_described_by_a_class_name(self, schema):
+        described = {
+            f"{method.upper()} {path}": operation.get("description", "")
+            for path, item in schema["paths"].items()
+            for method, operation in item.items()
+            if isinstance(operation, dict)
+        }
+        assert described
+        assert not {name: text for name, text in described.items() if re.search(r"\b\w+Api\b", text)}
+
     def test_every_operation_documents_its_problems_and_the_request_id(self, schema):
         operations = [
             (path, method, operation)

@@ -20,6 +20,8 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from audit.models import AuditEntry
 from dashboard.selectors import dashboard_state
 from events.models import OutboxEvent
+from simulation.models import SimulationRun
+from tests.factories import make_agent, make_call
 from tests.webhooks.receiver import Receiver, http_receiver, wait_until
 from webhooks.models import WebhookEndpoint, WebhookMessage
 from webhooks.services import webhooks_tick
@@ -137,6 +139,22 @@ class FanOutTests:
             assert {b["type"] for b in _bodies(calls_only)} == {"call.assigned"}
             assert {b["type"] for b in _bodies(everything)} >= {"call.assigned", "agent.status_changed"}
             assert disabled.received == []
+
+    def test_simulated_traffic_goes_only_to_endpoints_that_ask_for_it(self, alpha):
+        with http_receiver() as real_only, http_receiver() as with_simulated:
+            shown = _endpoint(alpha, real_only.url)
+            assert shown["include_simulated"] is False
+            _endpoint(alpha, with_simulated.url, include_simulated=True)
+            with schema_context(alpha.schema_name):
+                run = SimulationRun.objects.create(seed=5, strategy="longest_idle", rate_per_second=1, time_scale=1)
+                make_agent(name="sim agent", simulated=True)
+                assert make_call(simulation_run=run).status == "ASSIGNED"  # to the simulated agent
+            _agent_and_call(alpha)
+            _deliver_until_done(alpha)
+            real_seen = {(b["type"], b["data"]["simulated"]) for b in _bodies(real_only)}
+            all_seen = {(b["type"], b["data"]["simulated"]) for b in _bodies(with_simulated)}
+            assert ("call.assigned", False) in real_seen and all(not simulated for _, simulated in real_seen)
+            assert {("call.assigned", True), ("call.assigned", False)} <= all_seen
 
     def test_an_event_offered_twice_makes_one_message_per_endpoint(self, alpha):
         with http_receiver() as receiver:

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 from typing import Any
 
 from django.conf import settings
@@ -10,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django_tenants.utils import schema_context
 
 from callcenter.actors import Actor
+from callcenter.passwords import password_generate
 from tenants.banner import banner_lines, credentials_load, credentials_save
 from tenants.models import Domain, Tenant
 from tenants.selectors import tenant_get
@@ -43,7 +43,7 @@ class Command(BaseCommand):
 
         user_model = get_user_model()
         if "platform_password" not in saved or not user_model.objects.filter(username="platform").exists():
-            saved["platform_password"] = secrets.token_urlsafe(10)
+            saved["platform_password"] = password_generate(10)
             user = user_model.objects.filter(username="platform").first() or user_model(username="platform")
             user.is_staff = user.is_superuser = True
             user.set_password(saved["platform_password"])
@@ -59,7 +59,7 @@ class Command(BaseCommand):
             saved["api_key"] = apikey_create(
                 tenant=tenant, name="demo key", scope="write", actor=Actor.system()
             ).raw_key
-            saved["admin_password"] = secrets.token_urlsafe(10)
+            saved["admin_password"] = password_generate(10)
             with schema_context(tenant.schema_name):
                 admin = user_model.objects.filter(username="admin").first() or user_model(username="admin")
                 admin.is_staff = admin.is_superuser = True

@@ -124,5 +124,6 @@ class Command(BaseCommand):
             run.save(update_fields=["status", "finished_at", "updated_at"])
             waiting = Call.objects.filter(simulation_run=run, status=Call.Status.QUEUED).count()
             self.stdout.write(
-                f"Demo stopped after {sequence} calls ({waiting} still waiting; the sweep finishes them)."
+                f"Demo stopped after {sequence} calls ({waiting} still waiting: the sweep of a running worker ends "
+                "them, now or when the worker next starts)."
             )
