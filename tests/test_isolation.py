@@ -158,6 +158,7 @@ FOREIGN_OPERATIONS = [
     ),
     ("POST", "webhooks/<uuid:endpoint_id>/test", "/webhooks/{webhook}/test", None, "webhook_not_found"),
     ("GET", "webhooks/<uuid:endpoint_id>/messages", "/webhooks/{webhook}/messages", None, "webhook_not_found"),
+    ("GET", "webhooks/<uuid:endpoint_id>/deliveries", "/webhooks/{webhook}/deliveries", None, "webhook_not_found"),
     (
         "GET",
         "webhooks/<uuid:endpoint_id>/messages/<uuid:message_id>",
