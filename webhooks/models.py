@@ -25,7 +25,13 @@ class WebhookEndpoint(models.Model):
     description = models.CharField(max_length=200, blank=True, default="")
     enabled = models.BooleanField(default=True)
     # Events of simulated calls and agents (simulations, demo traffic) are left out unless asked for.
-    include_simulated = models.BooleanField(default=False)
+    include_simulated = models.BooleanField(
+        default=False,
+        help_text=(
+            "Also send events of simulated calls and agents (simulations, demo traffic). "
+            "Tick it to watch a simulation arrive."
+        ),
+    )
     disabled_reason = models.CharField(max_length=200, blank=True, default="")
     # whsec_<base64>: needed in clear to sign, so encrypted at rest rather than hashed.
     secret = EncryptedTextField()

@@ -13,6 +13,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='webhookendpoint',
             name='include_simulated',
-            field=models.BooleanField(default=False),
+            field=models.BooleanField(default=False, help_text='Also send events of simulated calls and agents (simulations, demo traffic). Tick it to watch a simulation arrive.'),
         ),
     ]
