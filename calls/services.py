@@ -17,13 +17,15 @@ from functools import partial
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import BooleanField
+from django.db.models.expressions import RawSQL
 
 from agents.models import Agent
-from agents.services import agent_lock, agent_make_available, agent_take_off
+from agents.services import agent_make_available, agent_take_off
 from assignment import engine
 from assignment.models import Assignment
 from assignment.services.assign import assign_new_call
-from assignment.services.recovery import engine_call, with_repair
+from assignment.services.recovery import engine_call, engine_lock_shared_noted, engine_lock_shared_sql, with_repair
 from assignment.services.sweep import SweepStep, sweep_step_register
 from audit.services import audit_record
 from callcenter import clock
@@ -259,8 +261,10 @@ def call_end(
     from routing.services import routing_config
 
     with transaction.atomic(), events_batch():
-        # The call's row only (not its call type's): its type is read, never changed, here.
-        call = Call.objects.select_for_update(of=("self",)).select_related("call_type").filter(id=call_id).first()
+        call = _call_and_agent_lock(call_id)
+        if call is None:
+            # No agent: the call never had one (waiting, saturated, abandoned) or does not exist.
+            call = Call.objects.select_related("call_type").filter(id=call_id).first()
         if call is None:
             raise ApplicationError(code="call_not_found", message="No such call.", status=404)
         if call.status != Call.Status.ASSIGNED:
@@ -273,8 +277,8 @@ def call_end(
             )
         now = clock.now()
         assert call.agent_id is not None  # an ASSIGNED call has an agent (check constraint)
-        agent = agent_lock(agent_id=call.agent_id)
-        assert call.assigned_at is not None
+        agent = call.agent  # locked with the call (see _call_and_agent_lock)
+        assert agent is not None and call.assigned_at is not None
         talk_seconds = max(0.0, (now - call.assigned_at).total_seconds())
         if final_status == Call.Status.COMPLETED and outcome is None and draw_outcome is not None:
             outcome = draw_outcome(call, agent)
@@ -309,6 +313,25 @@ def call_end(
         else:
             agent_make_available(agent=agent, idle_since=now, expected_call_id=str(call.id))
     return call, True
+
+
+def _call_and_agent_lock(call_id: uuid.UUID | str) -> Call | None:
+    """Lock a call that has an agent, and its agent, in one round trip which also takes the
+    tenant's shared engine lock (the end frees the agent in the engine): the rows of the call and
+    the agent only, not those of their types, which are read, never changed, here. None when the
+    call has no agent or does not exist."""
+    lock_expression, lock_params = engine_lock_shared_sql()
+    call = (
+        Call.objects.select_for_update(of=("self", "agent"))
+        .select_related("call_type", "agent__agent_type")
+        .filter(id=call_id, agent__isnull=False)
+        .annotate(_engine_lock=RawSQL(f"{lock_expression} IS NULL", lock_params, output_field=BooleanField()))
+        .order_by()
+        .first()
+    )
+    if call is not None:
+        engine_lock_shared_noted()
+    return call
 
 
 def agent_active_call_end(*, agent_id: uuid.UUID, next_agent_status: str) -> tuple[uuid.UUID | None, bool]:

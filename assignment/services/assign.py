@@ -24,7 +24,13 @@ from agents.models import Agent
 from assignment import engine
 from assignment.keys import POOLS
 from assignment.models import Assignment, Strategy
-from assignment.services.recovery import AgentConflict, engine_call, engine_lock_key, engine_rebuild
+from assignment.services.recovery import (
+    AgentConflict,
+    engine_call,
+    engine_lock_shared_noted,
+    engine_lock_shared_sql,
+    engine_rebuild,
+)
 from callcenter import clock
 from callcenter.db.returning import update_returning
 from callcenter.tenancy import current_schema
@@ -46,10 +52,9 @@ def advisory_lock_call(call_id: object, *, engine_shared: bool = False) -> None:
     key = int(str(call_id).replace("-", "")[:15], 16)  # 60 bits: fits a bigint
     with connection.cursor() as cursor:
         if engine_shared:
-            cursor.execute(
-                "SELECT pg_advisory_xact_lock_shared(%s, %s), pg_advisory_xact_lock(%s)",
-                [*engine_lock_key(current_schema()), key],
-            )
+            expression, params = engine_lock_shared_sql()
+            cursor.execute(f"SELECT {expression}, pg_advisory_xact_lock(%s)", [*params, key])
+            engine_lock_shared_noted()
         else:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
 

@@ -76,10 +76,30 @@ def engine_lock_key(schema_name: str) -> tuple[int, int]:
     return _ENGINE_LOCK_CLASS, zlib.crc32(schema_name.encode()) - 2**31
 
 
+ENGINE_SHARED_LOCK = "engine-shared"
+
+
+def engine_lock_shared_sql() -> tuple[str, list[int]]:
+    """The SQL expression (and its parameters) that takes the current tenant's shared engine lock,
+    for a caller that folds it into a statement of its own (one round trip less); the caller then
+    calls ``engine_lock_shared_noted``."""
+    return "pg_advisory_xact_lock_shared(%s, %s)", list(engine_lock_key(current_schema()))
+
+
+def engine_lock_shared_noted() -> None:
+    """The current transaction took the shared engine lock (through ``engine_lock_shared_sql``)."""
+    connection.xact_lock_note(ENGINE_SHARED_LOCK)  # type: ignore[attr-defined]
+
+
 def engine_lock_shared() -> None:
-    """Inside a transaction that is about to change the engine: let a rebuild wait for its COMMIT."""
+    """Inside a transaction that is about to change the engine: let a rebuild wait for its COMMIT.
+    Taken once per transaction."""
+    if connection.xact_lock_held(ENGINE_SHARED_LOCK):  # type: ignore[attr-defined]
+        return
+    expression, params = engine_lock_shared_sql()
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)", list(engine_lock_key(current_schema())))
+        cursor.execute(f"SELECT {expression}", params)
+    engine_lock_shared_noted()
 
 
 def _engine_lock_exclusive(schema_name: str) -> bool:

@@ -1,15 +1,30 @@
-"""django-tenants' Postgres backend, without a ``SET search_path`` round trip before every query.
+"""django-tenants' Postgres backend, without the round trips a request does not need.
 
-django-tenants runs ``SET search_path`` on every cursor unless ``TENANT_LIMIT_SET_CALLS`` is on, and
-that setting is unsafe: ``SET`` is transactional, so a rolled-back savepoint silently restores the
-previous search path while django-tenants still believes the new one is set, and the next queries
-read another tenant's tables. Here the search path is remembered as django-tenants does, but the
+**Search path.** django-tenants runs ``SET search_path`` on every cursor unless
+``TENANT_LIMIT_SET_CALLS`` is on, and that setting is unsafe: ``SET`` is transactional, so a
+rolled-back savepoint silently restores the previous search path while django-tenants still believes
+the new one is set, and the next queries read another tenant's tables. Here the search path the
+session really has is remembered (``_search_path_sent``), apart from django-tenants' own memory
+(which ``set_tenant`` clears at every request): the ``SET`` is sent only when the path differs. The
 memory is dropped on every rollback (of a transaction or a savepoint), which is exactly when
-Postgres may have changed it behind our back. The next cursor then sets it again.
+Postgres may have changed it behind our back, and on every new connection. A worker that serves
+one tenant after another therefore sends one ``SET`` per change of tenant, not one per request.
+
+**Health check.** With ``CONN_HEALTH_CHECKS`` Django sends ``SELECT 1`` before reusing a
+connection in each request. Here the socket is looked at instead (a zero-timeout ``poll``, no round
+trip): a server that closed the connection (a restart, a terminated backend, a proxy that dropped
+it) has made the socket readable, since Postgres sends nothing unasked to an idle session otherwise;
+only then is the real ``SELECT 1`` sent, and a dead connection is replaced before the request uses it.
+
+**Transaction-level locks.** ``xact_locks`` names the ``pg_advisory_xact_lock*`` locks the current
+transaction holds (``xact_lock_held``, ``xact_lock_note``), so that a lock taken early, in the
+statement that also locks a row, is not asked for again later in the same transaction. Postgres
+releases such locks at COMMIT, ROLLBACK and ROLLBACK TO SAVEPOINT; the names are forgotten then.
 """
 
 from __future__ import annotations
 
+import select
 from collections.abc import Callable
 from typing import Any
 
@@ -43,32 +58,66 @@ class DatabaseWrapper(TenantDatabaseWrapper):
             return execute(sql, params, many, context)
 
     def _commit(self) -> None:
+        self.xact_locks = frozenset()
         with watchdog.deadline(self._socket(), self._deadline_seconds()):
             super()._commit()
 
+    # The search path this session has for sure (see the module docstring), or None.
+    _search_path_sent: list[str] | None = None
+    # The advisory locks the current transaction holds (see the module docstring).
+    xact_locks: frozenset[str] = frozenset()
+
+    def xact_lock_held(self, name: str) -> bool:
+        return self.in_atomic_block and name in self.xact_locks
+
+    def xact_lock_note(self, name: str) -> None:
+        """Record that the current transaction took lock ``name`` (only inside a transaction: in
+        autocommit, Postgres releases it at once)."""
+        if self.in_atomic_block:
+            self.xact_locks = self.xact_locks | {name}
+
     def is_usable(self) -> bool:
-        with watchdog.deadline(self._socket(), self._deadline_seconds()):
+        connection = self.connection
+        if connection is None or connection.closed or connection.broken:
+            return False
+        socket = self._socket()
+        if socket is None:
+            return False
+        poller = select.poll()
+        poller.register(socket, select.POLLIN | select.POLLERR | select.POLLHUP)
+        if not poller.poll(0):
+            return True  # nothing arrived unasked: the server has not hung up
+        with watchdog.deadline(socket, self._deadline_seconds()):
             return bool(super().is_usable())
 
     def _handle_search_path(self, cursor: Any = None) -> None:
-        if (
-            self.search_path_set_schemas is not None
-            and self.schema_name
-            and not self._setting_search_path
-            and self.search_path_set_schemas == self._get_cursor_search_paths()
-        ):
+        if self._setting_search_path or not self.schema_name:
+            return super()._handle_search_path(cursor)
+        wanted = self._get_cursor_search_paths()
+        if self._search_path_sent == wanted:
+            self.search_path_set_schemas = wanted
             return
         super()._handle_search_path(cursor)
+        self._search_path_sent = self.search_path_set_schemas
+
+    def _forget_search_path(self) -> None:
+        self.search_path_set_schemas = None
+        self._search_path_sent = None
+        self.xact_locks = frozenset()
+
+    def connect(self) -> None:
+        self._forget_search_path()
+        super().connect()
 
     def _rollback(self) -> None:
-        self.search_path_set_schemas = None
+        self._forget_search_path()
         with watchdog.deadline(self._socket(), self._deadline_seconds()):
             super()._rollback()
 
     def _savepoint_rollback(self, sid: str) -> None:
-        self.search_path_set_schemas = None
+        self._forget_search_path()
         super()._savepoint_rollback(sid)
 
     def close(self) -> None:
-        self.search_path_set_schemas = None
+        self._forget_search_path()
         super().close()

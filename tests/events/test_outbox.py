@@ -6,8 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.db import connection, transaction
-from django.test.utils import CaptureQueriesContext
+from django.db import transaction
 from django_tenants.utils import schema_context
 
 from events import registry
@@ -146,36 +145,6 @@ class OutboxTests:
             if s.event_type == registry.CALL_ASSIGNED and s.consumer.__module__ == "simulation.services"
         ]
         assert [s.phase for s in planners] == [Phase.IN_TRANSACTION]
-
-
-class HotPathCostTests:
-    """One INSERT per change for its events, however many (SQL statements measured here, including
-    BEGIN, SET search_path and COMMIT). Before the outbox: 7, 5, 14 and 9; completing also writes
-    its audit entry now (one INSERT)."""
-
-    def _statements(self, request: Any) -> tuple[Any, int]:
-        with CaptureQueriesContext(connection) as queries:
-            response = request()
-        return response, len(queries.captured_queries)
-
-    def test_it_adds_one_statement_to_creating_and_completing_a_call(self, alpha):
-        client = alpha.client()
-        _agent(client, "Ana")
-        _call(client)  # warms the caches (API key, configuration)
-        _agent(client, "Bea")
-
-        assigned, assigned_statements = self._statements(lambda: _call(client))
-        queued, queued_statements = self._statements(lambda: _call(client))
-        handed, handed_statements = self._statements(
-            lambda: client.post(f"/calls/{assigned.json()['id']}/complete", {"outcome": "OK"})
-        )
-        idle, idle_statements = self._statements(
-            lambda: client.post(f"/calls/{queued.json()['id']}/complete", {"outcome": "OK"})
-        )
-
-        assert (assigned.status_code, queued.status_code, handed.status_code, idle.status_code) == (201, 202, 200, 200)
-        # The hand-over: its event INSERT replaced the read of the simulation plan; +1 is the audit entry.
-        assert (assigned_statements, queued_statements, handed_statements, idle_statements) == (8, 6, 15, 11)
 
 
 class QueuedAssignmentTests:
