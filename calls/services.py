@@ -17,8 +17,6 @@ from functools import partial
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import BooleanField
-from django.db.models.expressions import RawSQL
 
 from agents.models import Agent
 from agents.services import agent_make_available, agent_take_off
@@ -30,6 +28,7 @@ from assignment.services.sweep import SweepStep, sweep_step_register
 from audit.services import audit_record
 from callcenter import clock
 from callcenter.actors import Actor
+from callcenter.db.joined_lock import lock_joined
 from callcenter.db.returning import update_returning
 from callcenter.errors import ApplicationError
 from calls.events import call_event_record
@@ -320,14 +319,16 @@ def _call_and_agent_lock(call_id: uuid.UUID | str) -> Call | None:
     tenant's shared engine lock (the end frees the agent in the engine): the rows of the call and
     the agent only, not those of their types, which are read, never changed, here. None when the
     call has no agent or does not exist."""
-    lock_expression, lock_params = engine_lock_shared_sql()
-    call = (
-        Call.objects.select_for_update(of=("self", "agent"))
-        .select_related("call_type", "agent__agent_type")
-        .filter(id=call_id, agent__isnull=False)
-        .annotate(_engine_lock=RawSQL(f"{lock_expression} IS NULL", lock_params, output_field=BooleanField()))
-        .order_by()
-        .first()
+    try:
+        uuid.UUID(str(call_id))
+    except ValueError:
+        return None
+    call = lock_joined(
+        Call,
+        pk=call_id,
+        related=("agent", "call_type", "agent__agent_type"),
+        lock=("", "agent"),
+        also=engine_lock_shared_sql(),
     )
     if call is not None:
         engine_lock_shared_noted()
