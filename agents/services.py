@@ -30,6 +30,7 @@ from assignment.services.sweep import SweepStep, sweep_step_register
 from audit.services import audit_record
 from callcenter import clock
 from callcenter.actors import Actor
+from callcenter.db.writes import update_fields
 from callcenter.errors import ApplicationError
 from callcenter.tenancy import current_schema
 from routing.services import RoutingConfig, routing_config
@@ -73,7 +74,7 @@ def agent_make_available(*, agent: Agent, idle_since: datetime.datetime, expecte
     agent.idle_since = idle_since
     agent.wrap_up_ends_at = None
     agent.status_changed_at = clock.now()
-    agent.save(update_fields=AGENT_STATE_FIELDS)
+    update_fields(agent, AGENT_STATE_FIELDS)
     expected = expected_call_id
     for _ in range(100):
 

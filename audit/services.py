@@ -6,6 +6,7 @@ from django.db import models
 
 from audit.models import AuditEntry
 from callcenter.actors import Actor
+from callcenter.db.writes import insert
 
 
 def audit_record(
@@ -17,7 +18,7 @@ def audit_record(
     after: dict[str, Any] | None = None,
 ) -> AuditEntry:
     """Append an entry in the current tenant schema (call inside the change's transaction)."""
-    return AuditEntry.objects.create(
+    entry = AuditEntry(
         actor=actor.label,
         action=action,
         object_type=obj._meta.model_name or type(obj).__name__,
@@ -25,6 +26,8 @@ def audit_record(
         before=before,
         after=after,
     )
+    insert(entry)
+    return entry
 
 
 def _record_key_change(

@@ -21,8 +21,7 @@ from django.db import IntegrityError, transaction
 from agents.models import Agent
 from agents.services import agent_make_available, agent_take_off
 from assignment import engine
-from assignment.models import Assignment
-from assignment.services.assign import assign_new_call
+from assignment.services.assign import assign_new_call, assignment_end
 from assignment.services.recovery import engine_call, engine_lock_shared_noted, engine_lock_shared_sql, with_repair
 from assignment.services.sweep import SweepStep, sweep_step_register
 from audit.services import audit_record
@@ -30,6 +29,7 @@ from callcenter import clock
 from callcenter.actors import Actor
 from callcenter.db.joined_lock import lock_joined
 from callcenter.db.returning import update_returning
+from callcenter.db.writes import update_fields
 from callcenter.errors import ApplicationError
 from calls.events import call_event_record
 from calls.models import Call, CallType
@@ -286,12 +286,10 @@ def call_end(
         call.ended_at = now
         call.outcome = outcome if final_status == Call.Status.COMPLETED else None
         call.actual_duration_seconds = talk_seconds
-        call.save(
-            update_fields=["status", "end_reason", "ended_at", "outcome", "actual_duration_seconds", "updated_at"]
-        )
+        update_fields(call, ["status", "end_reason", "ended_at", "outcome", "actual_duration_seconds", "updated_at"])
         call_event_record(call)
         _audit_end(call=call, actor=actor, before=Call.Status.ASSIGNED)
-        Assignment.objects.filter(call_id=call.id, ended_at__isnull=True).update(ended_at=now)
+        assignment_end(call_id=call.id, now=now)
         # The agent's row is locked: its counters are updated here and saved with its new status.
         agent.calls_handled += 1
         agent.calls_ok += 1 if call.outcome == Call.Outcome.OK else 0

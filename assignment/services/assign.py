@@ -13,9 +13,11 @@ committed) waits on that lock, then looks again: the call was either committed o
 from __future__ import annotations
 
 import datetime
+import functools
 import logging
 import random
 import time
+import uuid
 
 from django.db import IntegrityError, connection, transaction
 
@@ -33,6 +35,7 @@ from assignment.services.recovery import (
 )
 from callcenter import clock
 from callcenter.db.returning import update_returning
+from callcenter.db.writes import insert
 from callcenter.tenancy import current_schema
 from calls.events import call_event_record
 from calls.models import Call
@@ -154,12 +157,14 @@ def _record_claim(
             # Foreign keys are checked at COMMIT (Django makes them deferrable), so the assignment row
             # can go first and the call row last, with the latency measured just before it.
             call.assignment_time_ms = (time.perf_counter() - received_at) * 1000
-            Assignment.objects.create(
-                call_id=call.id,
-                agent_id=claimed.agent_id,
-                strategy=strategy,
-                candidates=claimed.candidates,
-                latency_ms=call.assignment_time_ms,
+            insert(
+                Assignment(
+                    call_id=call.id,
+                    agent_id=claimed.agent_id,
+                    strategy=strategy,
+                    candidates=claimed.candidates,
+                    latency_ms=call.assignment_time_ms,
+                )
             )
             agent_type = config.agent_types_by_id.get(agent.agent_type_id)
             agent_status_changed(agent, agent_type_slug=agent_type.slug if agent_type else None)
@@ -173,7 +178,22 @@ def _record_claim(
         else:
             raise engine.EngineUnavailable(f"unexpected claim result {claimed.outcome}")
         call_event_record(call)
-        call.save(force_insert=True)
+        insert(call)
+
+
+def assignment_end(*, call_id: uuid.UUID | str, now: datetime.datetime) -> None:
+    """The call's open assignment (if any) ends at ``now``: one statement, its SQL built once."""
+    with connection.cursor() as cursor:
+        cursor.execute(_ASSIGNMENT_END_SQL(), [now, call_id])
+
+
+@functools.cache
+def _ASSIGNMENT_END_SQL() -> str:
+    quote = connection.ops.quote_name
+    return (
+        f"UPDATE {quote(Assignment._meta.db_table)} SET {quote('ended_at')} = %s "
+        f"WHERE {quote('call_id')} = %s AND {quote('ended_at')} IS NULL"
+    )
 
 
 def _undo(*, call: Call, claimed: engine.ClaimResult | None) -> None:
@@ -237,8 +257,8 @@ def record_queued_assignment(
     )
     if agent is None:
         raise AgentConflict(agent_id)
-    Assignment.objects.create(
-        call_id=call_id, agent_id=agent_id, strategy=strategy, candidates=candidates, latency_ms=latency_ms
+    insert(
+        Assignment(call_id=call_id, agent_id=agent_id, strategy=strategy, candidates=candidates, latency_ms=latency_ms)
     )
     config = routing_config()
     call_type = config.call_types_by_id.get(call.call_type_id)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from io import StringIO
+from typing import Any
 from unittest import mock
 
 import pytest
@@ -108,13 +109,25 @@ class RedisLossTests:
         check_invariants(alpha.schema_name)
 
 
+def _failing_insert_of(model: type, message: str) -> Any:
+    """A stand-in for the hot path's ``insert`` whose write of a ``model`` row fails."""
+    from callcenter.db.writes import insert
+
+    def fake(instance: Any) -> None:
+        if isinstance(instance, model):
+            raise DatabaseError(message)
+        insert(instance)
+
+    return fake
+
+
 class FailedWriteTests:
     def test_a_failed_postgres_write_undoes_the_claim(self, in_alpha) -> None:
         agent = make_agent(name="kept")
         from assignment.models import Assignment
 
         with (
-            mock.patch.object(Assignment.objects, "create", side_effect=DatabaseError("disk full")),
+            mock.patch("assignment.services.assign.insert", side_effect=_failing_insert_of(Assignment, "disk full")),
             pytest.raises(DatabaseError),
         ):
             make_call()
@@ -128,7 +141,10 @@ class FailedWriteTests:
         assert make_call().agent_id == agent.id
 
     def test_a_failed_write_of_a_queued_call_leaves_nothing_in_the_queue(self, in_alpha) -> None:
-        with mock.patch.object(Call, "save", side_effect=DatabaseError("boom")), pytest.raises(DatabaseError):
+        with (
+            mock.patch("assignment.services.assign.insert", side_effect=_failing_insert_of(Call, "boom")),
+            pytest.raises(DatabaseError),
+        ):
             make_call()
         assert engine.snapshot(schema_name=in_alpha.schema_name).queue == []
 
