@@ -36,6 +36,7 @@ OPEN_LOOP_RATE = 100.0
 OPEN_LOOP_DURATION = 30.0
 REFERENCE_DURATION = 120.0
 PAUSE_BETWEEN_RUNS_SECONDS = 1.0
+OPEN_LOOP_WARMUP_CONNECTIONS = 4
 
 
 class Command(BaseCommand):
@@ -97,8 +98,10 @@ class Command(BaseCommand):
             "--warmup",
             type=float,
             default=3.0,
-            help="with --compare: seconds of unrecorded load on each server, at the largest connection count, "
-            "before the first round (its errors still count; 0 skips it; default %(default)s)",
+            help="seconds of unrecorded closed-loop load before measuring, so that no measured request pays for a "
+            "worker's first requests: with --compare on each server at the largest connection count, in open loop "
+            f"spread over the tenants, {OPEN_LOOP_WARMUP_CONNECTIONS} connections each (its errors still count; "
+            "0 skips it; default %(default)s)",
         )
         parser.add_argument(
             "--tenant",
@@ -166,6 +169,7 @@ class Command(BaseCommand):
         options["rate"] = options["rate"] or OPEN_LOOP_RATE
         options["duration"] = options["duration"] or OPEN_LOOP_DURATION
         targets = self._prepare([f"bench{n}" for n in range(1, options["tenants"] + 1)], options["agents"])
+        warmup = self._open_loop_warmup(options["url"], targets, options["warmup"])
         self.stdout.write(
             f"Open loop: {options['rate']:g} calls/s for {options['duration']:g} s over {len(targets)} tenants "
             f"({options['agents']} agents each), {options['workers']} client threads -> {options['url']}"
@@ -179,6 +183,8 @@ class Command(BaseCommand):
             progress=lambda line: self.stdout.write(line),
         )
         report = summarize(results, wall)
+        report["warmup"] = warmup
+        report["errors"] += warmup["errors"]
         report["mode"] = "open_loop"
         report["preset"] = options["preset"]
         report["invariants"] = self._invariants(targets)
@@ -187,6 +193,28 @@ class Command(BaseCommand):
             report["targets"] = loadgen.reference_targets(report)
         self._print(report)
         return report
+
+    def _open_loop_warmup(self, url: str, targets: list[TenantTarget], seconds: float) -> dict[str, Any]:
+        """Closed-loop lifecycles on each tenant in turn, not recorded: every web worker then has each
+        tenant's configuration and engine state at hand before the first measured request."""
+        out: dict[str, Any] = {"seconds": seconds, "lifecycles": 0, "errors": 0, "error_samples": []}
+        if seconds <= 0:
+            return out
+        self.stdout.write(f"Warm-up: {seconds:g} s over {len(targets)} tenants (not recorded)")
+        for target in targets:
+            raw = loadgen.run_python(
+                url, connections=OPEN_LOOP_WARMUP_CONNECTIONS, seconds=seconds / len(targets), key=target.api_key
+            )
+            run = loadgen.run_result(
+                raw, side="product", round=0, connections=OPEN_LOOP_WARMUP_CONNECTIONS, client="python"
+            )
+            failures = loadgen.complete_calls(url, target.api_key, run.left_open)
+            out["lifecycles"] += run.lifecycles
+            out["errors"] += run.errors + len(failures)
+            out["error_samples"] = (out["error_samples"] + run.error_samples + failures)[:10]
+        if out["errors"]:
+            self.stdout.write(f"  warm-up errors: {out['errors']} {out['error_samples'][:3]}")
+        return out
 
     # The floor comparison ----------------------------------------------------------------------------
 
