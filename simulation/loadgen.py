@@ -41,7 +41,7 @@ LIFECYCLE_SCRIPT = Path(__file__).resolve().parent / "bench" / "lifecycle.lua"
 CREATE_BODY = {"phone_number": "+34600123456", "call_type": "llamada_tipo_1"}
 REQUEST_TIMEOUT_SECONDS = 10
 # How long past its time a client may take to finish the call it holds before it is stopped.
-SETTLE_SECONDS = 1.0
+SETTLE_SECONDS = 5.0
 SOCKET_ERRORS = ("connect", "read", "write", "timeout")
 
 # Issue targets: the product's lifecycle throughput against the floor's, and its p99 per request.
@@ -168,9 +168,11 @@ def wrk_path() -> str | None:
 def run_wrk(url: str, *, connections: int, seconds: float, key: str, wrk: str = "wrk") -> dict[str, Any]:
     """One closed-loop run by wrk (one thread per connection); returns the script's raw result.
 
-    wrk's own -d is only a safety net: each thread stops itself between two lifecycles once its
-    time is up, and wrk is interrupted (SIGINT: it still prints its results) ``SETTLE_SECONDS``
-    later, by when every thread has finished unless a server did not answer."""
+    wrk's own -d is only a safety net: each thread stops itself between two lifecycles once the
+    deadline (``seconds`` from now, on the monotonic clock the script reads too) has passed and says
+    so on stdout; wrk is interrupted (SIGINT: it still prints its results) as soon as every thread
+    has, or ``SETTLE_SECONDS`` after the deadline if a server is slow to answer."""
+    deadline = time.monotonic() + seconds
     command = [
         wrk,
         f"-t{connections}",
@@ -181,22 +183,53 @@ def run_wrk(url: str, *, connections: int, seconds: float, key: str, wrk: str = 
         str(LIFECYCLE_SCRIPT),
         url,
     ]
-    env = {**os.environ, "KEY": key, "BENCH_SECONDS": repr(float(seconds))}
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Where a stopped thread's next connection goes instead of the server: accepted by the kernel,
+    # never read (see the script).
+    parking = socket.create_server(("127.0.0.1", 0), backlog=max(64, connections * 2))
+    env = {
+        **os.environ,
+        "KEY": key,
+        "BENCH_DEADLINE": repr(deadline),
+        "BENCH_PARK_PORT": str(parking.getsockname()[1]),
+    }
     try:
-        process.wait(timeout=seconds + SETTLE_SECONDS)
-    except subprocess.TimeoutExpired:
+        return _wrk_process(command, env, connections, deadline)
+    finally:
+        parking.close()
+
+
+def _wrk_process(command: list[str], env: dict[str, str], connections: int, deadline: float) -> dict[str, Any]:
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    all_done = threading.Event()
+
+    def read() -> None:
+        assert process.stdout is not None
+        done = 0
+        for line in process.stdout:
+            lines.append(line.rstrip("\n"))
+            if line.startswith("BENCH_THREAD_DONE"):
+                done += 1
+                if done == connections:
+                    all_done.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    all_done.wait(timeout=max(0.0, deadline + SETTLE_SECONDS - time.monotonic()))
+    if process.poll() is None:
         process.send_signal(signal.SIGINT)
     try:
-        stdout, stderr = process.communicate(timeout=REQUEST_TIMEOUT_SECONDS + 30)
+        process.wait(timeout=REQUEST_TIMEOUT_SECONDS + 30)
     except subprocess.TimeoutExpired:
         process.kill()
-        stdout, stderr = process.communicate()
-    for line in stdout.splitlines():
+        process.wait()
+    reader.join(timeout=10)
+    for line in lines:
         if line.startswith("BENCH_RESULT "):
             result: dict[str, Any] = json.loads(line.removeprefix("BENCH_RESULT "))
             return result
-    raise LoadError(f"wrk printed no result (exit code {process.returncode}): {(stderr or stdout).strip()[:500]}")
+    output = "\n".join(line for line in lines if not line.startswith("BENCH_THREAD_DONE"))
+    raise LoadError(f"wrk printed no result (exit code {process.returncode}): {output.strip()[:500]}")
 
 
 def run_python(url: str, *, connections: int, seconds: float, key: str) -> dict[str, Any]:

@@ -7,6 +7,11 @@
 --   BENCH_SECONDS  stop after this many seconds, but only between two lifecycles: a thread past
 --                  the deadline completes the call it holds and then stops itself, so that no
 --                  call is left open and no agent held. Without it, the thread runs until wrk's -d.
+--   BENCH_DEADLINE the same deadline as an instant of CLOCK_MONOTONIC in seconds (what Python's
+--                  time.monotonic() reads on Linux), so that the caller knows when every thread
+--                  should be done however long wrk took to start its threads. Wins over BENCH_SECONDS.
+--   BENCH_PARK_PORT a port on 127.0.0.1 that accepts connections and ignores them: a thread that
+--                  stopped sends the connection wrk opens after its last answer there.
 --
 -- At the end it prints one line, "BENCH_RESULT " followed by JSON: per thread the lifecycles
 -- completed, the seconds it ran, the call it still held and the request it had in flight (when wrk
@@ -31,6 +36,12 @@ end
 
 local key = os.getenv("KEY") or "none"
 local seconds = tonumber(os.getenv("BENCH_SECONDS") or "")
+local deadline = tonumber(os.getenv("BENCH_DEADLINE") or "")
+local park = nil
+local park_port = os.getenv("BENCH_PARK_PORT")
+if park_port then
+  park = wrk.lookup("127.0.0.1", park_port)[1]
+end
 local headers = { ["Authorization"] = "Bearer " .. key, ["Content-Type"] = "application/json" }
 local create_body = '{"phone_number": "+34600123456", "call_type": "llamada_tipo_1"}'
 local complete_body = '{"outcome": "OK"}'
@@ -43,6 +54,9 @@ samples = {}
 function init(args)
   started = now()
   last = started
+  if not deadline and seconds then
+    deadline = started + seconds
+  end
 end
 
 function request()
@@ -78,8 +92,16 @@ function response(status, response_headers, body)
     end
   end
   inflight = ""
-  if seconds and pending == "" and last - started >= seconds then
+  if deadline and pending == "" and last >= deadline then
     stopped = true
+    if park then
+      -- wrk opens the next connection as soon as this answer is read: send it to the parking
+      -- listener, not to the server, where an idle connection would hold a worker (a sync worker
+      -- serves one connection at a time) that the clients still finishing need.
+      wrk.thread.addr = park
+    end
+    io.write("BENCH_THREAD_DONE\n") -- the caller interrupts wrk once every thread has said so
+    io.flush()
     wrk.thread:stop()
   end
 end

@@ -13,7 +13,7 @@ import shutil
 import threading
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer, ThreadingHTTPServer
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ class LifecycleStub:
     /calls/{id}/complete`` (200 for an open call, else 404); ``GET /calls`` lists nothing (the
     product's drain asks it). Counts what it answered."""
 
-    def __init__(self, *, fail_every: int = 0) -> None:
+    def __init__(self, *, fail_every: int = 0, one_at_a_time: bool = False) -> None:
         self.fail_every = fail_every
         self.lock = threading.Lock()
         self.creates = 0
@@ -44,7 +44,9 @@ class LifecycleStub:
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+            # One at a time: like a gunicorn sync worker, one connection per answer, and an idle
+            # connection holds the server until it closes.
+            protocol_version = "HTTP/1.0" if one_at_a_time else "HTTP/1.1"
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -83,8 +85,9 @@ class LifecycleStub:
                             answer = (404, {"code": "not_found"})
                 self._answer(*answer)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self.server = (HTTPServer if one_at_a_time else ThreadingHTTPServer)(("127.0.0.1", 0), Handler)
+        if isinstance(self.server, ThreadingHTTPServer):
+            self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -305,6 +308,21 @@ class ClosedLoopTests:
         assert run.errors == failing_stub.failures == run.statuses["500"]
         assert any("500" in sample for sample in run.error_samples)
         assert failing_stub.open == set()
+
+
+def test_a_wrk_thread_that_stopped_holds_no_connection_the_server_must_serve():
+    """Against a server that serves one connection at a time and closes it after each answer, the
+    connection wrk opens after a stopped thread's last answer must not go to the server: it would
+    hold it, and the threads still finishing their call would wait for ever."""
+    if not loadgen.wrk_path():
+        pytest.skip("wrk is not installed (CI installs it: .ci/run)")
+    with LifecycleStub(one_at_a_time=True) as server:
+        raw = loadgen.run_wrk(server.url, connections=4, seconds=0.5, key="k")
+        run = loadgen.run_result(raw, side="floor", round=1, connections=4, client="wrk")
+
+        assert all(thread["stopped"] for thread in raw["threads"]), raw["threads"]
+        assert run.left_open == [] and run.lost_in_flight == 0 and run.errors == 0
+        assert server.open == set() and server.completed == run.lifecycles > 0
 
 
 class CompareCommandTests:
