@@ -373,7 +373,7 @@ class CompareCommandTests:
         assert {"target": "no errors", "value": failing_stub.failures, "limit": 0, "met": False} in report["targets"]
 
     def test_it_starts_no_server_and_says_so_when_one_is_missing(self, alpha, stub, keys_file):
-        with pytest.raises(CommandError, match=re.escape("nothing answers at http://127.0.0.1:9:")):
+        with pytest.raises(CommandError, match=re.escape("nothing answers at http://127.0.0.1:9: start the server")):
             call_command("bench", "--compare", stub.url, "--url", "http://127.0.0.1:9", "--tenant", "alpha")
 
     def test_without_wrk_it_falls_back_to_python_with_a_note(self, alpha, stub, keys_file, monkeypatch):
@@ -409,6 +409,10 @@ class CompareCommandTests:
 
 
 class ReferencePresetTests:
+    def test_it_starts_no_server_and_says_so(self):
+        with pytest.raises(CommandError, match=re.escape("nothing answers at http://127.0.0.1:9: start the server")):
+            call_command("bench", "--preset", "reference", "--url", "http://127.0.0.1:9")
+
     def test_the_preset_fixes_the_load(self):
         with pytest.raises(CommandError, match="drop --rate"):
             call_command("bench", "--preset", "reference", "--rate", "5")

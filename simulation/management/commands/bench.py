@@ -168,6 +168,11 @@ class Command(BaseCommand):
             options["duration"] = options["duration"] or REFERENCE_DURATION
         options["rate"] = options["rate"] or OPEN_LOOP_RATE
         options["duration"] = options["duration"] or OPEN_LOOP_DURATION
+        try:
+            if not loadgen.answers(options["url"]):
+                raise CommandError(f"nothing answers at {options['url']}: start the server first (bench starts none)")
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
         targets = self._prepare([f"bench{n}" for n in range(1, options["tenants"] + 1)], options["agents"])
         warmup = self._open_loop_warmup(options["url"], targets, options["warmup"])
         self.stdout.write(
@@ -224,7 +229,7 @@ class Command(BaseCommand):
             connection_counts = loadgen.parse_connections(options["connections"])
             for url in (floor_url, product_url):
                 if not loadgen.answers(url):
-                    raise CommandError(f"nothing answers at {url}: start the server first (bench starts neither)")
+                    raise CommandError(f"nothing answers at {url}: start the server first (bench starts none)")
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
         if options["rounds"] < 1 or options["seconds"] <= 0 or options["warmup"] < 0:
