@@ -171,7 +171,7 @@ def run_open_loop(
             if answered >= total and work.qsize() == 0:
                 break
         time.sleep(0.1)
-    _complete_pending(base_url, targets, results)
+    complete_open_calls(base_url, targets, results)
     for _ in threads:
         work.put(None)
     for thread in threads:
@@ -179,7 +179,7 @@ def run_open_loop(
     return results, time.perf_counter() - started
 
 
-def _complete_pending(base_url: str, targets: list[TenantTarget], results: Results) -> None:
+def complete_open_calls(base_url: str, targets: list[TenantTarget], results: Results) -> None:
     """Queued calls were handed to agents as others completed: complete those too, until none is open."""
     connection = _Connection(base_url)
     for _ in range(200):
