@@ -3,7 +3,7 @@
 Each check and the overall verdict are run on 200 seeded synthetic draws from a correct system (the
 counts, outcomes, durations and M/M/c waits a run produces), and must raise a false alarm in at most
 7 % of them (5 % nominal, plus what 200 draws can wobble). Their power is measured against the
-faults the issue names: a transposed conversion matrix and a wrong duration std. Draws, not full
+faults it must catch: a transposed conversion matrix and a wrong duration std. Draws, not full
 runs: the checks see exactly what a run hands them, and 200 runs through Postgres would take an hour.
 """
 

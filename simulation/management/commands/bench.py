@@ -73,7 +73,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--preset",
             choices=["reference"],
-            help="reference: the issue's reference load, 10 tenants x 1,000 calls an hour x 50 agents, open loop, "
+            help="reference: the reference load, 10 tenants x 1,000 calls an hour x 50 agents, open loop, "
             f"judged against server-side assignment p99 < {loadgen.REFERENCE_SERVER_P99_MS:g} ms and client p99 "
             f"< {loadgen.REFERENCE_CLIENT_P99_MS:g} ms",
         )
