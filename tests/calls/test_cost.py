@@ -165,3 +165,26 @@ class RateLimitCostTests:
         # One window (time is held still): exactly the limit is served, never more.
         assert answers.count(200) == 250
         assert set(answers[250:]) == {429}
+
+
+class RepresentationTests:
+    def test_the_hot_path_answer_is_the_output_serializer_s_in_every_state(self, alpha):
+        from django_tenants.utils import schema_context
+
+        from calls.apis import CallOutputSerializer, call_representation
+        from calls.models import Call
+
+        client = alpha.client()
+        _agent(client, "Ana")
+        assigned = _call(client).json()
+        queued = client.post(
+            "/calls", {"phone_number": PHONE, "call_type": "llamada_tipo_2", "priority": 3, "external_id": "x-1"}
+        ).json()
+        client.post(f"/calls/{assigned['id']}/complete", {"outcome": "KO"})
+        with schema_context(alpha.schema_name):
+            calls = list(Call.objects.select_related("call_type").filter(id__in=[assigned["id"], queued["id"]]))
+            assert {str(c.status) for c in calls} == {"COMPLETED", "ASSIGNED"}
+            for call in calls:
+                for full_phone in (False, True):
+                    expected = CallOutputSerializer(call, context={"full_phone": full_phone}).data
+                    assert call_representation(call, full_phone=full_phone) == dict(expected)
