@@ -391,7 +391,7 @@ def compare_summary(runs: list[RunResult]) -> list[dict[str, Any]]:
 
 
 def compare_targets(summary: list[dict[str, Any]], *, errors: int, invariants_ok: bool) -> list[dict[str, Any]]:
-    """The performance targets (docs/performance.md) that this run measured, each with its value and whether it was met."""
+    """The performance targets (docs/performance.md) this run measured, each with its value and verdict."""
     by_connections = {row["connections"]: row for row in summary}
     targets = []
     for connections, what, limit in COMPARE_TARGETS:
