@@ -146,6 +146,14 @@ _long_running = (len(sys.argv) > 1 and Path(sys.argv[0]).name == "manage.py" and
 )
 DB_STATEMENT_TIMEOUT_MS = env_int("DB_STATEMENT_TIMEOUT_MS", 0 if _long_running else 5000, minimum=0)
 _database.setdefault("OPTIONS", {})["connect_timeout"] = env_int("DB_CONNECT_TIMEOUT", 5, minimum=2)
+# Parameters sent apart from the SQL (server-side binding) let psycopg prepare a statement after its
+# fifth use on a connection, so Postgres stops parsing and planning the hot path's statements on
+# every request (docs/performance.md). Postgres re-plans a prepared statement when the search path
+# changes, so a tenant never runs another tenant's plan. Off for a pooler that cannot keep prepared
+# statements (PgBouncer in transaction mode before 1.21).
+_database["OPTIONS"]["server_side_binding"] = env_bool("DB_SERVER_SIDE_BINDING", True)
+if _database["OPTIONS"]["server_side_binding"]:
+    _database["OPTIONS"]["prepare_threshold"] = 5  # Django turns psycopg's automatic prepare off otherwise
 # A lock wait longer than this is a bug or an outage, not a queue: fail the request instead of hanging.
 _lock_timeout_ms = env_int("DB_LOCK_TIMEOUT_MS", 5000, minimum=100)
 _database["OPTIONS"]["options"] = f"-c lock_timeout={_lock_timeout_ms} -c statement_timeout={DB_STATEMENT_TIMEOUT_MS}"

@@ -83,3 +83,22 @@ def test_a_connection_the_server_closed_is_replaced_before_the_next_request_uses
     assert client.get("/agents").status_code == 200
     connection.ensure_connection()
     assert connection.connection.info.backend_pid != pid
+
+
+def test_prepared_statements_follow_the_tenant(alpha, beta):
+    """Statements are prepared after their fifth use on a connection (server-side binding): Postgres
+    re-plans one when the search path changes, so the same statement reads each tenant's own rows."""
+    assert connection.settings_dict["OPTIONS"].get("server_side_binding") is True
+    assert connection.settings_dict["OPTIONS"].get("prepare_threshold") == 5
+    with schema_context(alpha.schema_name):
+        make_agent(name="alpha-agent")
+    with schema_context(beta.schema_name):
+        make_agent(name="beta-agent")
+    for _ in range(12):
+        with schema_context(alpha.schema_name):
+            assert _names() == ["alpha-agent"]
+        with schema_context(beta.schema_name):
+            assert _names() == ["beta-agent"]
+    connection.ensure_connection()
+    prepared = connection.connection.execute("SELECT count(*) FROM pg_prepared_statements").fetchone()[0]
+    assert prepared > 0  # the statements above were prepared, and still answered per tenant

@@ -245,8 +245,9 @@ class DashboardStateTests:
         )
 
 
-# search_path, session, user, the permissions (user and group), then eleven for the state itself.
-EXPECTED_STATE_QUERIES = 16
+# Session, user, the permissions (user and group), then eleven for the state itself; no SET
+# search_path: the connection already has the tenant's (callcenter/db/base.py).
+EXPECTED_STATE_QUERIES = 15
 
 
 class DashboardAgentStatusTests:
