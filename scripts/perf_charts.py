@@ -19,8 +19,8 @@ CHARTS: list[tuple[str, str, str, str, list[tuple[str, str]]]] = [
     ("agents", "agents", "Redis claim and release against agents per tenant", "agents per tenant (log)",
      [("claim_ms", "claim"), ("release_ms", "release")]),
     ("queue", "waiting", "Arrival and release against calls waiting", "calls waiting (log; 0 drawn at 1)",
-     [("arrive_ms", "a call arrives (queued when a queue exists)"),
-      ("release_take_next_ms", "an agent finishes (takes the next)")]),
+     [("arrive_ms", "arrival (enqueue)"),
+      ("release_take_next_ms", "release, take next")]),
     ("tenants", "tenants", "One request against the number of tenants", "tenants (log)",
      [("post_calls_ms", "POST /calls"), ("complete_ms", "POST /calls/{id}/complete"),
       ("get_agents_ms", "GET /agents")]),
@@ -39,14 +39,14 @@ def chart(report: dict[str, Any], out: Path) -> list[Path]:
             ax.plot(sizes, [row[key]["p50"] for row in rows], "o-", color=color, label=f"{label}, median")
             ax.plot(sizes, [row[key]["p99"] for row in rows], "s--", color=color, alpha=0.6, label=f"{label}, p99")
         ax.set_xscale("log")
-        ax.set_ylim(bottom=0)
+        ax.set_ylim(0, ax.get_ylim()[1] * 1.45)  # room above the curves for the legend
         ax.set_xticks(sizes)
         ax.set_xticklabels([f"{row[size_key]:,}" for row in rows])
         ax.set_title(title)
         ax.set_xlabel(xlabel)
         ax.set_ylabel("milliseconds")
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, ncol=2, loc="upper center")
         fig.tight_layout()
         path = out / f"scale-{part}.png"
         fig.savefig(path)
