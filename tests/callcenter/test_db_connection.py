@@ -110,3 +110,37 @@ def test_prepared_statements_follow_the_tenant(alpha, beta):
     connection.ensure_connection()
     prepared = connection.connection.execute("SELECT count(*) FROM pg_prepared_statements").fetchone()[0]
     assert prepared > 0  # the statements above were prepared, and still answered per tenant
+
+
+def test_statements_in_planned_each_time_are_never_prepared(in_alpha):
+    from callcenter.db.planning import planned_each_time
+
+    def prepared_agent_queries() -> int:
+        return int(
+            connection.connection.execute(
+                "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%%agents_agent%%status%%'"
+            ).fetchone()[0]
+        )
+
+    connection.ensure_connection()
+    connection.connection.execute("DEALLOCATE ALL")
+    connection.connection._prepared.clear()
+    with planned_each_time():
+        for _ in range(8):
+            list(Agent.objects.filter(status="BREAK"))
+    assert prepared_agent_queries() == 0
+    assert connection.connection.prepare_threshold == 5  # restored
+    for _ in range(8):
+        list(Agent.objects.filter(status="BREAK"))
+    assert prepared_agent_queries() == 1  # the same query, outside the block: prepared after its fifth use
+
+
+def test_the_calls_list_is_planned_for_its_filter_values(alpha):
+    connection.ensure_connection()
+    client = alpha.client()
+    for _ in range(8):
+        assert client.get("/calls?call_type=llamada_tipo_1").status_code == 200
+    count = connection.connection.execute(
+        "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%FROM \"calls_call\"%ORDER BY%'"
+    ).fetchone()[0]
+    assert count == 0
