@@ -17,6 +17,8 @@ from typing import Any, TypeVar
 
 from django.db import connection, models
 
+from callcenter.db.writes import quote
+
 M = TypeVar("M", bound=models.Model)
 
 
@@ -30,11 +32,9 @@ class _Part:
 
 
 @functools.cache
-def _plan(root: type[models.Model], related: tuple[str, ...], lock: tuple[str, ...]) -> tuple[str, tuple[_Part, ...]]:
-    def quote(name: str | None) -> str:
-        assert name is not None
-        return str(connection.ops.quote_name(name))
-
+def _plan(
+    root: type[models.Model], related: tuple[str, ...], lock: tuple[str, ...], also: str | None
+) -> tuple[str, tuple[_Part, ...]]:
     parts = [_Part(root, "t0", None, "", tuple(root._meta.concrete_fields))]
     by_path = {"": 0}
     joins = []
@@ -59,6 +59,8 @@ def _plan(root: type[models.Model], related: tuple[str, ...], lock: tuple[str, .
     root_pk = root._meta.pk
     assert root_pk is not None
     locked = ", ".join(parts[by_path[path]].alias for path in lock)
+    if also is not None:
+        columns.insert(0, f"({also}) IS NULL")
     sql = (
         f"SELECT {', '.join(columns)} FROM {quote(root._meta.db_table)} t0 {' '.join(joins)} "
         f"WHERE t0.{quote(root_pk.column)} = %s FOR UPDATE OF {locked}"
@@ -79,11 +81,8 @@ def lock_joined(
     joined with INNER JOIN, so a null foreign key finds nothing). ``also`` is an SQL expression (and
     its parameters) evaluated in the same statement before the rows are returned, e.g. an advisory
     lock. Returns the root instance, or None."""
-    sql, parts = _plan(root, tuple(related), tuple(lock))
-    params: list[Any] = []
-    if also is not None:
-        sql = sql.replace("SELECT ", f"SELECT ({also[0]}) IS NULL, ", 1)
-        params.extend(also[1])
+    sql, parts = _plan(root, tuple(related), tuple(lock), also[0] if also is not None else None)
+    params: list[Any] = list(also[1]) if also is not None else []
     root_pk = root._meta.pk
     assert root_pk is not None
     params.append(root_pk.get_db_prep_value(pk, connection, prepared=False))

@@ -18,7 +18,8 @@ from typing import Any
 from django.db import DatabaseError, connection, models
 
 
-def _quote(name: str | None) -> str:
+def quote(name: str | None) -> str:
+    """A table or column name quoted for the connection's SQL."""
     assert name is not None
     return str(connection.ops.quote_name(name))
 
@@ -31,11 +32,11 @@ def _insert_plan(model: type[models.Model]) -> tuple[str, tuple[models.Field, ..
     generated = pk if isinstance(pk, models.AutoField | models.BigAutoField | models.SmallAutoField) else None
     fields = tuple(f for f in meta.concrete_fields if f is not generated)
     sql = (
-        f"INSERT INTO {_quote(meta.db_table)} ({', '.join(_quote(f.column) for f in fields)}) "
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
         f"VALUES ({', '.join(['%s'] * len(fields))})"
     )
     if generated is not None:
-        sql += f" RETURNING {_quote(generated.column)}"
+        sql += f" RETURNING {quote(generated.column)}"
     return sql, fields, generated
 
 
@@ -59,8 +60,8 @@ def _update_plan(model: type[models.Model], names: tuple[str, ...]) -> tuple[str
     pk = meta.pk
     assert pk is not None
     sql = (
-        f"UPDATE {_quote(meta.db_table)} SET {', '.join(f'{_quote(f.column)} = %s' for f in fields)} "  # type: ignore[union-attr]
-        f"WHERE {_quote(pk.column)} = %s"
+        f"UPDATE {quote(meta.db_table)} SET {', '.join(f'{quote(f.column)} = %s' for f in fields)} "  # type: ignore[union-attr]
+        f"WHERE {quote(pk.column)} = %s"
     )
     return sql, fields  # type: ignore[return-value]
 
