@@ -100,24 +100,25 @@ class DatabaseWrapper(TenantDatabaseWrapper):
         super()._handle_search_path(cursor)
         self._search_path_sent = self.search_path_set_schemas
 
-    def _forget_search_path(self) -> None:
+    def _forget_what_postgres_undid(self) -> None:
+        """At a rollback or a new connection: the search path and the transaction's locks may be gone."""
         self.search_path_set_schemas = None
         self._search_path_sent = None
         self.xact_locks = frozenset()
 
     def connect(self) -> None:
-        self._forget_search_path()
+        self._forget_what_postgres_undid()
         super().connect()
 
     def _rollback(self) -> None:
-        self._forget_search_path()
+        self._forget_what_postgres_undid()
         with watchdog.deadline(self._socket(), self._deadline_seconds()):
             super()._rollback()
 
     def _savepoint_rollback(self, sid: str) -> None:
-        self._forget_search_path()
+        self._forget_what_postgres_undid()
         super()._savepoint_rollback(sid)
 
     def close(self) -> None:
-        self._forget_search_path()
+        self._forget_what_postgres_undid()
         super().close()
