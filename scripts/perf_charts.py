@@ -21,6 +21,12 @@ def _lines(ax: Any, xs: list[int], rows: list[dict[str, Any]], key: str, label: 
     ax.plot(xs, [row[key]["p99"] for row in rows], marker="o", linestyle="--", color=color, label=f"{label} p99")
 
 
+def _save(fig: Any, out: Path) -> None:
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+
+
 def agents_chart(rows: list[dict[str, Any]], out: Path) -> None:
     xs = [row["agents"] for row in rows]
     fig, ax = plt.subplots(figsize=(8, 5))
@@ -30,9 +36,7 @@ def agents_chart(rows: list[dict[str, Any]], out: Path) -> None:
     ax.set(xscale="log", yscale="log", xlabel="agents in the tenant", ylabel="ms", title="Cost per operation vs agents")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
+    _save(fig, out)
 
 
 def queue_chart(rows: list[dict[str, Any]], out: Path) -> None:
@@ -44,9 +48,7 @@ def queue_chart(rows: list[dict[str, Any]], out: Path) -> None:
     ax.set(xlabel="calls waiting (0 shown at the origin)", ylabel="ms", title="Cost per operation vs queue length")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
+    _save(fig, out)
 
 
 def calls_chart(block: dict[str, Any], out: Path) -> None:
@@ -62,9 +64,7 @@ def calls_chart(block: dict[str, Any], out: Path) -> None:
     ax.set(xlabel="ms per request (log scale)", title=f"GET /calls with {block['calls']:,} calls stored")
     ax.grid(True, axis="x", which="both", alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
+    _save(fig, out)
 
 
 def tenants_chart(rows: list[dict[str, Any]], out: Path) -> None:
@@ -93,9 +93,7 @@ def tenants_chart(rows: list[dict[str, Any]], out: Path) -> None:
     right.plot([], [], marker="o", color="tab:red", label="migrate_schemas, s")
     right.plot([], [], marker="s", color="tab:purple", label="process RSS, MiB")
     right.legend(fontsize=8, loc="upper left")
-    fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
+    _save(fig, out)
 
 
 def main(path: str) -> None:
